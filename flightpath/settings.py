@@ -1,0 +1,170 @@
+"""One typed settings object for every stage.
+
+    FLIGHTPATH_PROFILE=embedded flightpath demo      # the default: files under .flightpath/
+    FLIGHTPATH_PROFILE=stack    flightpath serve     # the compose stack: Postgres, Redis, MLflow server
+
+Every path the project writes is derived here from `home`, so `make clean` (rm -r .flightpath)
+resets everything and nothing else in the code builds a path by hand. Values come from
+environment variables with the prefix FLIGHTPATH_ (e.g. FLIGHTPATH_HORIZON_HOURS=3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, computed_field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The data covers only these three origins and this one year; requests outside them are refused
+# with the allowed values named (see DESIGN.md, "Serving behaviour").
+ORIGINS: tuple[str, ...] = ("EWR", "JFK", "LGA")
+DATA_FIRST_DAY = dt.date(2013, 1, 1)
+DATA_LAST_DAY = dt.date(2013, 12, 31)
+LOCAL_TZ = "America/New_York"
+
+
+class Settings(BaseSettings):
+    """Typed configuration; one instance per process (see `get_settings`)."""
+
+    model_config = SettingsConfigDict(env_prefix="FLIGHTPATH_", env_file=".env", extra="ignore")
+
+    profile: Literal["embedded", "stack"] = "embedded"
+    # Runtime state of the embedded default: lake, Feast registry + online DB, MLflow, Airflow, logs.
+    home: Path = PROJECT_ROOT / ".flightpath"
+
+    # --- time contract -------------------------------------------------------------------------
+    # A prediction is made `horizon_hours` before scheduled departure; no feature may be newer.
+    horizon_hours: float = Field(2.0, gt=0, le=48)
+
+    # --- the demo window ------------------------------------------------------------------------
+    # One DAG run covers [demo_start, demo_end]; the last `monitor_days` of it are the "later
+    # window" that evaluation and drift compare against the earlier days.
+    demo_start: dt.date = dt.date(2013, 1, 1)
+    demo_end: dt.date = dt.date(2013, 3, 31)
+    monitor_days: int = Field(14, ge=1)
+    validation_days: int = Field(14, ge=1)
+
+    # --- training ---------------------------------------------------------------------------------
+    seed: int = 13
+    epochs: int = Field(8, ge=1)
+    batch_size: int = Field(512, ge=16)
+    learning_rate: float = 2e-3
+    hidden_units: int = 64
+
+    # --- registry ------------------------------------------------------------------------------
+    model_name: str = "flight-delay"
+    experiment_name: str = "flight-delay"
+    mlflow_tracking_uri_override: str | None = Field(None, alias="MLFLOW_TRACKING_URI")
+
+    # --- feature store -------------------------------------------------------------------------
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    redis_url: str = "localhost:6379"
+    feature_service: str = "flight_delay_v1"
+
+    # --- serving -------------------------------------------------------------------------------
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8000
+    serve_workers: int = Field(1, ge=1)
+    reload_interval_s: float = Field(10.0, gt=0)
+    prediction_log_url_override: str | None = Field(None, alias="FLIGHTPATH_PREDICTION_LOG_URL")
+
+    # --- orchestration -------------------------------------------------------------------------
+    airflow_home_override: Path | None = Field(None, alias="AIRFLOW_HOME")
+
+    @model_validator(mode="after")
+    def _window_is_in_the_data(self) -> Settings:
+        for name in ("demo_start", "demo_end"):
+            day = getattr(self, name)
+            if not DATA_FIRST_DAY <= day <= DATA_LAST_DAY:
+                raise ValueError(f"{name}={day} is outside the data ({DATA_FIRST_DAY}..{DATA_LAST_DAY})")
+        if self.demo_end < self.demo_start:
+            raise ValueError(f"demo_end {self.demo_end} is before demo_start {self.demo_start}")
+        if self.profile == "stack" and self.online_store == "sqlite":
+            # The stack's point is a shared online store; SQLite would silently give each pod its own.
+            self.online_store = "redis"
+        return self
+
+    # --- derived paths (computed once, here) -----------------------------------------------------
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def feast_repo_dir(self) -> Path:
+        return PROJECT_ROOT / "features" / "feature_repo"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def feast_dir(self) -> Path:
+        return self.home / "feast"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri_override or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        return self.mlflow_dir / "artifacts"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def airflow_home(self) -> Path:
+        return self.airflow_home_override or self.home / "airflow"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def dags_dir(self) -> Path:
+        return PROJECT_ROOT / "pipelines" / "dags"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def models_dir(self) -> Path:
+        """Local verified copies of registered models (serving starts from here if MLflow is down)."""
+        return self.home / "models"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def prediction_log_url(self) -> str:
+        return self.prediction_log_url_override or f"sqlite:///{self.home / 'predictions.db'}"
+
+    @property
+    def horizon(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.horizon_hours)
+
+    def demo_days(self) -> list[dt.date]:
+        return days_between(self.demo_start, self.demo_end)
+
+
+def days_between(start: dt.date, end: dt.date) -> list[dt.date]:
+    """Inclusive list of days from start to end."""
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own `Settings(...)` instead)."""
+    return Settings()

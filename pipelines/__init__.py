@@ -1,0 +1,2 @@
+"""The pipelines stage: ingestion/validation code (`pipelines.ingest`) and the Airflow DAGs
+(`pipelines/dags/`, which only orchestrate calls into the stage packages)."""

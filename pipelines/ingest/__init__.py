@@ -1,0 +1,1 @@
+"""Ingestion: the source files -> immutable raw partitions -> validated curated + quarantine."""

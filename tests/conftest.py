@@ -1,0 +1,62 @@
+"""Shared fixtures. Expensive things (a small real lake) are built once per test session.
+
+Tests that need PostgreSQL or Redis use the servers on 127.0.0.1 (see `require_service`): on a
+laptop without them they skip with the reason; in CI (CI=true) a skip is a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from flightpath.settings import Settings, days_between
+
+# A small window of real days: two weeks of January 2013 (~12k flights).
+TINY_START = dt.date(2013, 1, 1)
+TINY_END = dt.date(2013, 1, 14)
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip (locally) or fail (CI) when a real server the test needs is not listening."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return
+    except OSError as exc:
+        msg = f"{name} is not listening on {host}:{port} ({exc}); start it to run this test"
+        if IN_CI:
+            pytest.fail(f"CI requires {msg}")
+        pytest.skip(msg)
+
+
+def make_settings(home: Path, **overrides: object) -> Settings:
+    """Settings for a test: everything under `home`, the tiny window, a fast training config."""
+    base: dict[str, object] = {
+        "home": home, "demo_start": TINY_START, "demo_end": TINY_END,
+        "monitor_days": 4, "validation_days": 3, "epochs": 3,
+    }
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Fresh settings with an empty home (for tests that write)."""
+    return make_settings(tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def tiny_lake(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose lake holds TINY_START..TINY_END ingested from the real source (read-only use)."""
+    from pipelines.ingest.run import ingest_day, ingest_dimensions
+
+    s = make_settings(tmp_path_factory.mktemp("tiny") / "home")
+    ingest_dimensions(s)
+    for day in days_between(TINY_START, TINY_END):
+        ingest_day(s, day)
+    return s
