@@ -1,0 +1,70 @@
+# flightpath: the front door. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Optional window for demo/backfill/monitor: make backfill START=2013-01-01 END=2013-03-31
+WINDOW := $(if $(START),--start $(START)) $(if $(END),--end $(END))
+COMPOSE ?= docker compose
+
+.PHONY: help install demo test lint clean serve bench backfill promote rollback mlflow-ui airflow up down logs
+
+help: ## list every target with one line each
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "flightpath needs Python 3.11 (set PYTHON=/path/to/python3.11)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=25"
+	@# Exact versions from constraints.txt; torch==2.13.0 resolves to the CPU wheel where one is on disk.
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[all]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the pinned dependencies (done automatically by other targets)
+
+demo: $(STAMP) ## run the whole loop on the embedded default, then serve and predict (START=/END= optional)
+	$(PY) -m flightpath.cli demo $(WINDOW)
+
+test: $(STAMP) ## run the test suite (CI=true turns missing PostgreSQL/Redis from a skip into a failure)
+	$(PY) -m pytest -q
+
+lint: $(STAMP) ## ruff check + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check . || true
+
+clean: ## remove all runtime state (.flightpath/: lake, feature store, MLflow, Airflow, reports)
+	rm -rf .flightpath
+
+serve: $(STAMP) ## start the inference service on 127.0.0.1:8000 (FLIGHTPATH_SERVE_PORT to change)
+	$(PY) -m flightpath.cli serve
+
+bench: $(STAMP) ## run the benchmarks and write docs/benchmarks.md
+	$(PY) -m benchmarks.run
+
+backfill: $(STAMP) ## ingest START..END day by day (progress bar), then rebuild features and materialize
+	$(PY) -m flightpath.cli backfill $(WINDOW)
+
+promote: $(STAMP) ## register a run's model and run the promotion gate: make promote RUN_ID=...
+	@test -n "$(RUN_ID)" || { echo "usage: make promote RUN_ID=<mlflow run id>"; exit 2; }
+	$(PY) -m flightpath.cli promote $(RUN_ID)
+
+rollback: $(STAMP) ## move the `champion` alias back to the previous champion
+	$(PY) -m flightpath.cli rollback
+
+mlflow-ui: $(STAMP) ## MLflow UI on 127.0.0.1:5000 over the embedded tracking DB
+	$(VENV)/bin/mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/.flightpath/mlflow/mlflow.db" --host 127.0.0.1 --port 5000
+
+airflow: $(STAMP) ## Airflow standalone (scheduler + UI on 127.0.0.1:8080, user admin) over the project DAGs
+	eval "$$($(PY) -m pipelines.airflow_env)" && setsid $(VENV)/bin/airflow standalone
+
+up: ## start the compose stack (needs a Docker engine)
+	$(COMPOSE) up -d --build
+
+down: ## stop the compose stack
+	$(COMPOSE) down
+
+logs: ## follow the compose stack's logs
+	$(COMPOSE) logs -f --tail=100

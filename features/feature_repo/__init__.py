@@ -1,0 +1,1 @@
+"""The Feast feature repo: declarations only (see definitions.py)."""

@@ -1,0 +1,94 @@
+"""The Feast declarations: what the features are, where their rows live, and how they join.
+
+Declarations only: no data is read here. They are built by a function rather than at module
+level because the source paths come from Settings (absolute: Feast resolves a relative
+FileSource path against the current directory, not against this folder).
+
+Names are the contract's (features/contract.py): the views are named like
+contract.FEATURE_VIEWS, and feature names are unique across views, so training sets and
+online responses can use them unprefixed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from features import contract
+from features.tables import EVENT_TIMESTAMP, source_glob
+from flightpath.settings import Settings
+
+# How long a row stays valid for the offline point-in-time join (Feast's `ttl`): the join takes
+# the latest row at or before prediction time, and only if it is at most this old.
+VIEW_TTL: dict[str, dt.timedelta] = {
+    # Hourly observations with gaps: an observation up to 3 hours old is still "the weather";
+    # older than that, we would rather say "missing" than pretend.
+    "weather_at_origin": dt.timedelta(hours=3),
+    # The planes snapshot never expires (0 means no TTL in Feast).
+    "plane_profile": dt.timedelta(0),
+    # One row per local day, valid until the next one: 24 h, 25 h on the DST fall-back day, plus slack.
+    "carrier_performance": dt.timedelta(hours=26),
+}
+
+VIEW_DESCRIPTIONS: dict[str, str] = {
+    "weather_at_origin": "Latest hourly weather observation at the origin airport.",
+    "plane_profile": "Static plane profile from the planes registry snapshot.",
+    "carrier_performance": "Carrier share of 15+ min departure delays over the 7 local days before the flight's day.",
+}
+
+
+def feature_objects(settings: Settings) -> list[Any]:
+    """Every Feast object of the repo, ready for `FeatureStore.apply`.
+
+    Args:
+        settings: gives the lake (source paths) and the feature service name.
+    Returns:
+        Entities, file sources, feature views and the feature service, in that order.
+    """
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource
+    from feast.data_format import ParquetFormat
+    from feast.types import Float64
+    from feast.value_type import ValueType
+
+    # An entity is a primary key features are looked up by. The join key is the column name the
+    # entity dataframe and the online request carry (contract.VIEW_JOIN_KEYS).
+    entities = {
+        "origin": Entity(name="origin", join_keys=["origin"], value_type=ValueType.STRING,
+                         description="Departure airport (EWR, JFK, LGA)."),
+        "tailnum": Entity(name="tailnum", join_keys=["tailnum"], value_type=ValueType.STRING,
+                          description="Plane tail number; may be unknown (a missing feature, not an error)."),
+        "carrier": Entity(name="carrier", join_keys=["carrier"], value_type=ValueType.STRING,
+                          description="Two-letter airline code."),
+    }
+
+    views = []
+    for view, names in contract.FEATURE_VIEWS.items():
+        (key,) = contract.VIEW_JOIN_KEYS[view]
+        # A source says where rows live and which column says when each row became known.
+        source = FileSource(
+            name=f"{view}_source",
+            path=source_glob(settings.lake_dir, view),
+            file_format=ParquetFormat(),
+            timestamp_field=EVENT_TIMESTAMP,
+        )
+        # A feature view: features of one entity from one source, with a validity window (ttl).
+        views.append(FeatureView(
+            name=view,
+            entities=[entities[key]],
+            ttl=VIEW_TTL[view],
+            schema=[Field(name=name, dtype=Float64) for name in names],
+            source=source,
+            online=True,
+            description=VIEW_DESCRIPTIONS[view],
+        ))
+
+    # A feature service is the named set of features one model consumes: training and serving
+    # both ask for it by name, so they cannot drift apart. The version tag is a hash of the
+    # feature references; the model records it too.
+    service = FeatureService(
+        name=settings.feature_service,
+        features=views,
+        description="Everything the flight-delay model reads from the feature store.",
+        tags={"version": contract.feature_service_version()},
+    )
+    return [*entities.values(), *views, service]

@@ -1,0 +1,111 @@
+"""The Feast store, configured from Settings in code (no feature_store.yaml to drift from them).
+
+    from features.store import apply_repo, feature_store
+    apply_repo(settings)                 # register entities, views, the feature service
+    store = feature_store(settings)      # duckdb offline, SQLite or Redis online
+
+Offline store: duckdb (the dask `file` store exploded and silently dropped rows on our joins,
+see STACK_NOTES). Online store: SQLite under settings.feast_dir, or Redis when
+settings.online_store == "redis". Registry: one file under settings.feast_dir.
+
+`import feast` costs 6-10 s, so it happens inside functions, never at module import.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flightpath.atomic import write_text
+from flightpath.settings import Settings
+
+if TYPE_CHECKING:
+    from feast import FeatureStore, RepoConfig
+
+PROJECT = "flightpath"
+# Without timeouts a hung Redis hangs every request; with them, serving sees an error quickly
+# and answers in degraded mode. Seconds.
+REDIS_TIMEOUTS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+
+
+def redis_connection_string(url: str) -> str:
+    """Feast's Redis connection string ("host:port,key=value,...") with our timeouts added
+    unless the URL already sets them."""
+    present = {part.split("=", 1)[0].strip() for part in url.split(",")[1:]}
+    extra = [f"{k}={v}" for k, v in REDIS_TIMEOUTS.items() if k not in present]
+    return ",".join([url, *extra])
+
+
+def store_config(settings: Settings, project: str = PROJECT) -> dict[str, Any]:
+    """The feature_store.yaml content, as a dict, derived from settings.
+
+    Args:
+        settings: paths and the online store choice.
+        project: Feast project; a namespace in the registry and in Redis keys (tests use their own).
+    Returns:
+        A dict RepoConfig accepts (and that `feast -c <feast_dir>` reads back from YAML).
+    """
+    if settings.online_store == "redis":
+        online: dict[str, Any] = {"type": "redis", "connection_string": redis_connection_string(settings.redis_url)}
+    else:
+        online = {"type": "sqlite", "path": str(settings.feast_dir.resolve() / "online.db")}
+    return {
+        "project": project,
+        "provider": "local",
+        "registry": {"path": str(settings.feast_dir.resolve() / "registry.db")},
+        "offline_store": {"type": "duckdb"},
+        "online_store": online,
+        "entity_key_serialization_version": 3,
+    }
+
+
+def repo_config(settings: Settings, project: str = PROJECT) -> RepoConfig:
+    from feast import RepoConfig
+
+    return RepoConfig(repo_path=settings.feast_repo_dir, **store_config(settings, project))
+
+
+def feature_store(settings: Settings, project: str = PROJECT) -> FeatureStore:
+    """A FeatureStore for these settings (cheap after the first `import feast`).
+
+    Args:
+        settings: paths and the online store choice.
+        project: Feast project name.
+    Returns:
+        The store; nothing is read or written until it is used.
+    """
+    from feast import FeatureStore
+
+    settings.feast_dir.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(repo_path=str(settings.feast_repo_dir), config=repo_config(settings, project))
+
+
+def apply_repo(settings: Settings, project: str = PROJECT) -> dict[str, Any]:
+    """Register the repo's objects and create the online tables; idempotent.
+
+    Also writes settings.feast_dir/feature_store.yaml from the same dict, so the Feast CLI
+    (`feast -c .flightpath/feast serve`, `feast ... feature-views list`) sees this exact store.
+
+    Args:
+        settings: paths, online store, feature service name.
+        project: Feast project name.
+    Returns:
+        Names of what was applied per kind, plus the feature service version tag.
+    """
+    import yaml
+    from feast import Entity, FeatureService, FeatureView
+
+    from features import contract
+    from features.feature_repo.definitions import feature_objects
+
+    store = feature_store(settings, project)
+    objects = feature_objects(settings)
+    store.apply(objects)
+    write_text(yaml.safe_dump(store_config(settings, project), sort_keys=False),
+               settings.feast_dir / "feature_store.yaml")
+    return {
+        "project": project,
+        "entities": [o.name for o in objects if isinstance(o, Entity)],
+        "feature_views": [o.name for o in objects if isinstance(o, FeatureView)],
+        "feature_services": [o.name for o in objects if isinstance(o, FeatureService)],
+        "feature_service_version": contract.feature_service_version(),
+    }

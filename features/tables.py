@@ -1,0 +1,173 @@
+"""Offline feature tables: the curated lake turned into the rows Feast joins and materializes.
+
+    from features.tables import build_feature_tables
+    build_feature_tables(settings, days)        # -> {"weather_at_origin": 1680, ...}
+
+One parquet file per view and day, so a daily run adds its own files and never rewrites history:
+
+    lake/features/weather_at_origin/2013-01-05.parquet     hourly observations of that local day
+    lake/features/carrier_performance/2013-01-05.parquet   one row per carrier, known at midnight
+    lake/features/plane_profile/snapshot.parquet           the planes dimension (no history)
+
+Every row carries `event_timestamp` (tz-aware UTC): the moment from which the value was known.
+That column is what makes the point-in-time join honest; it is never the time the file was
+written. The builders below are pure functions of their input frames, and the files are a pure
+function of the lake, so a rerun is byte-identical.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from features import contract
+from flightpath import lake
+from flightpath.atomic import write_parquet
+from flightpath.settings import LOCAL_TZ, Settings
+
+# Curated weather column -> feature name (the contract's order).
+WEATHER_COLUMNS: dict[str, str] = {
+    "temp": "wx_temp", "dewp": "wx_dewp", "humid": "wx_humid", "wind_speed": "wx_wind_speed",
+    "wind_gust": "wx_wind_gust", "precip": "wx_precip", "pressure": "wx_pressure", "visib": "wx_visib",
+}
+# Curated planes column -> feature name.
+PLANE_COLUMNS: dict[str, str] = {"year": "plane_year", "seats": "plane_seats", "engines": "plane_engines"}
+
+# planes.csv is a snapshot with no history. Dating it before the data starts lets every 2013
+# prediction use it; a real registry snapshot would be dated by its download instead.
+PLANE_SNAPSHOT_AT = pd.Timestamp("2012-01-01", tz="UTC")
+CARRIER_HISTORY_DAYS = 7
+EVENT_TIMESTAMP = "event_timestamp"
+UTC = pd.DatetimeTZDtype("us", "UTC")
+
+
+def view_dir(lake_dir: Path, view: str) -> Path:
+    """Folder holding one feature view's parquet files."""
+    if view not in contract.FEATURE_VIEWS:
+        raise ValueError(f"unknown feature view {view!r}; known: {', '.join(contract.FEATURE_VIEWS)}")
+    return lake_dir / "features" / view
+
+
+def day_file(lake_dir: Path, view: str, day: dt.date) -> Path:
+    return view_dir(lake_dir, view) / f"{day.isoformat()}.parquet"
+
+
+def source_glob(lake_dir: Path, view: str) -> str:
+    """The absolute glob a Feast FileSource reads (duckdb expands it; relative paths would
+    resolve against the current directory, not the repo)."""
+    return str(view_dir(lake_dir, view).resolve() / "*.parquet")
+
+
+def local_midnight_utc(day: dt.date) -> pd.Timestamp:
+    """New York midnight that starts `day`, in UTC (05:00 in winter, 04:00 in summer)."""
+    return pd.Timestamp(day).tz_localize(LOCAL_TZ).tz_convert("UTC").as_unit("us")
+
+
+def _typed(frame: pd.DataFrame, key: str, view: str) -> pd.DataFrame:
+    """Fix column order and dtypes so empty and full files share one schema (Feast reads them
+    as one table through a glob)."""
+    out = pd.DataFrame({
+        key: frame[key].astype(str) if len(frame) else pd.Series([], dtype=str),
+        EVENT_TIMESTAMP: frame[EVENT_TIMESTAMP].astype(UTC),
+    })
+    for name in contract.FEATURE_VIEWS[view]:
+        # float64 for every feature: NaN marks a missing value, and the online store returns
+        # exactly the number the offline join does (float32 would round on one side only).
+        out[name] = frame[name].astype("float64").to_numpy()
+    return out.sort_values([EVENT_TIMESTAMP, key], kind="mergesort").reset_index(drop=True)
+
+
+def weather_table(weather: pd.DataFrame) -> pd.DataFrame:
+    """weather_at_origin rows from curated weather: one per origin and observed hour.
+
+    Args:
+        weather: curated weather (origin, time_hour UTC, temp, dewp, ...).
+    Returns:
+        origin, event_timestamp (= time_hour, the hour the observation describes), wx_* floats.
+    """
+    frame = weather.rename(columns=WEATHER_COLUMNS).rename(columns={"time_hour": EVENT_TIMESTAMP})
+    return _typed(frame, "origin", "weather_at_origin")
+
+
+def plane_table(planes: pd.DataFrame) -> pd.DataFrame:
+    """plane_profile rows from the curated planes dimension, all dated PLANE_SNAPSHOT_AT.
+
+    Args:
+        planes: curated planes (tailnum, year, seats, engines, ...).
+    Returns:
+        tailnum, event_timestamp, plane_year, plane_seats, plane_engines.
+    """
+    frame = planes.rename(columns=PLANE_COLUMNS).assign(**{EVENT_TIMESTAMP: PLANE_SNAPSHOT_AT})
+    return _typed(frame, "tailnum", "plane_profile")
+
+
+def carrier_performance_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """carrier_performance rows for `day`: what each carrier did in the 7 local days before it.
+
+    Only flights that had actually departed when `day` began count: not cancelled, and
+    scheduled departure + delay before local midnight (a 23:50 flight that left at 00:20 is
+    not yet known at midnight; it counts the next day). The flight's own day never counts.
+
+    Args:
+        flights: curated flights; any rows, those outside day-7..day-1 are ignored.
+        day: the local day the rows are for.
+    Returns:
+        carrier, event_timestamp (= local midnight starting `day`, UTC), carrier_delay_rate_7d
+        (share with dep_delay >= 15), carrier_flights_7d (count). No history -> no row.
+    """
+    midnight = local_midnight_utc(day)
+    window = {(day - dt.timedelta(days=k)).isoformat() for k in range(1, CARRIER_HISTORY_DAYS + 1)}
+    departed_at = flights["sched_dep_utc"] + pd.to_timedelta(flights["dep_delay"], unit="min")
+    known = flights[flights["day"].isin(window) & ~flights["cancelled"] & (departed_at < midnight)]
+    late = (known["dep_delay"] >= contract.DELAY_THRESHOLD_MIN).astype("float64")
+    stats = late.groupby(known["carrier"]).agg(["mean", "size"]).reset_index()
+    frame = pd.DataFrame({
+        "carrier": stats["carrier"],
+        EVENT_TIMESTAMP: midnight,
+        "carrier_delay_rate_7d": stats["mean"],
+        "carrier_flights_7d": stats["size"],
+    })
+    return _typed(frame, "carrier", "carrier_performance")
+
+
+def _history_days(days: list[dt.date], available: set[dt.date]) -> list[dt.date]:
+    """Curated flight days any of `days` looks back on (those not ingested are simply absent:
+    the window's first days get partial history, day one none)."""
+    wanted = {d - dt.timedelta(days=k) for d in days for k in range(1, CARRIER_HISTORY_DAYS + 1)}
+    return sorted(wanted & available)
+
+
+def build_feature_tables(settings: Settings, days: list[dt.date]) -> dict[str, int]:
+    """Recompute the feature files of `days` (and the planes snapshot) from the curated lake.
+
+    Args:
+        settings: where the lake is.
+        days: local days to (re)build; their curated weather must exist.
+    Returns:
+        Rows written per feature view.
+    """
+    lake_dir = settings.lake_dir
+    counts = dict.fromkeys(contract.FEATURE_VIEWS, 0)
+
+    planes = plane_table(pd.read_parquet(lake.dimension_file(lake_dir, "planes")))
+    write_parquet(planes, view_dir(lake_dir, "plane_profile") / "snapshot.parquet")
+    counts["plane_profile"] = len(planes)
+
+    history = _history_days(days, set(lake.available_days(lake_dir, "curated", "flights")))
+    flights = lake.read_partitions(lake_dir, "curated", "flights", history)
+    if flights.empty:  # no history at all: keep the columns the builder selects on
+        flights = pd.DataFrame({c: pd.Series(dtype=t) for c, t in
+                                {"day": str, "carrier": str, "sched_dep_utc": UTC,
+                                 "dep_delay": "float64", "cancelled": bool}.items()})
+    for day in sorted(days):
+        weather = weather_table(lake.read_partitions(lake_dir, "curated", "weather", [day]))
+        carriers = carrier_performance_table(flights, day)
+        # Written even when empty (Dec 31 has no weather; day one has no carrier history) so
+        # the view's glob always matches and a rerun replaces a stale file.
+        write_parquet(weather, day_file(lake_dir, "weather_at_origin", day))
+        write_parquet(carriers, day_file(lake_dir, "carrier_performance", day))
+        counts["weather_at_origin"] += len(weather)
+        counts["carrier_performance"] += len(carriers)
+    return counts

