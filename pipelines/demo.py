@@ -37,7 +37,7 @@ def run_dag(settings: Settings, start: dt.date, end: dt.date) -> dict[str, Any]:
     bag = DagBag(dag_folder=str(settings.dags_dir))
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
-    dag = bag.get_dag(DAG_ID)
+    dag = bag.dags[DAG_ID]
     steps.summary_path(settings).unlink(missing_ok=True)
     run = dag.test(run_conf={"start": start.isoformat(), "end": end.isoformat()})
     state = str(getattr(run, "state", ""))
