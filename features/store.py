@@ -22,30 +22,35 @@ if TYPE_CHECKING:
     from feast import FeatureStore, RepoConfig
 
 PROJECT = "flightpath"
-# Without timeouts a hung Redis hangs every request; with them, serving sees an error quickly
-# and answers in degraded mode. Seconds.
-REDIS_TIMEOUTS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+# Fail fast, so serving answers in degraded mode instead of waiting: without timeouts a hung
+# Redis hangs every request, and redis-py 7 retries a refused connection 3 times with
+# exponential backoff (measured here: 3-8 s per failed read). Timeouts in seconds; `retry=null` reaches
+# redis-py as retry=None, which means no retries. Values are JSON, as Feast parses them.
+REDIS_CLIENT_OPTIONS = {"socket_timeout": "0.5", "socket_connect_timeout": "0.5", "retry": "null"}
 
 
 def redis_connection_string(url: str) -> str:
-    """Feast's Redis connection string ("host:port,key=value,...") with our timeouts added
-    unless the URL already sets them."""
+    """Feast's Redis connection string ("host:port,key=value,...") with our client options
+    added unless the URL already sets them."""
     present = {part.split("=", 1)[0].strip() for part in url.split(",")[1:]}
-    extra = [f"{k}={v}" for k, v in REDIS_TIMEOUTS.items() if k not in present]
+    extra = [f"{k}={v}" for k, v in REDIS_CLIENT_OPTIONS.items() if k not in present]
     return ",".join([url, *extra])
 
 
-def store_config(settings: Settings, project: str = PROJECT) -> dict[str, Any]:
+def store_config(settings: Settings, project: str = PROJECT, fail_fast: bool = False) -> dict[str, Any]:
     """The feature_store.yaml content, as a dict, derived from settings.
 
     Args:
         settings: paths and the online store choice.
         project: Feast project; a namespace in the registry and in Redis keys (tests use their own).
+        fail_fast: add REDIS_CLIENT_OPTIONS (the serving read path); batch jobs such as
+            materialization keep redis-py's patient defaults, where a big pipeline may take seconds.
     Returns:
         A dict RepoConfig accepts (and that `feast -c <feast_dir>` reads back from YAML).
     """
     if settings.online_store == "redis":
-        online: dict[str, Any] = {"type": "redis", "connection_string": redis_connection_string(settings.redis_url)}
+        url = redis_connection_string(settings.redis_url) if fail_fast else settings.redis_url
+        online: dict[str, Any] = {"type": "redis", "connection_string": url}
     else:
         online = {"type": "sqlite", "path": str(settings.feast_dir.resolve() / "online.db")}
     return {
@@ -58,25 +63,27 @@ def store_config(settings: Settings, project: str = PROJECT) -> dict[str, Any]:
     }
 
 
-def repo_config(settings: Settings, project: str = PROJECT) -> RepoConfig:
+def repo_config(settings: Settings, project: str = PROJECT, fail_fast: bool = False) -> RepoConfig:
     from feast import RepoConfig
 
-    return RepoConfig(repo_path=settings.feast_repo_dir, **store_config(settings, project))
+    return RepoConfig(repo_path=settings.feast_repo_dir, **store_config(settings, project, fail_fast))
 
 
-def feature_store(settings: Settings, project: str = PROJECT) -> FeatureStore:
+def feature_store(settings: Settings, project: str = PROJECT, fail_fast: bool = False) -> FeatureStore:
     """A FeatureStore for these settings (cheap after the first `import feast`).
 
     Args:
         settings: paths and the online store choice.
         project: Feast project name.
+        fail_fast: online reads give up quickly (see `store_config`).
     Returns:
         The store; nothing is read or written until it is used.
     """
     from feast import FeatureStore
 
     settings.feast_dir.mkdir(parents=True, exist_ok=True)
-    return FeatureStore(repo_path=str(settings.feast_repo_dir), config=repo_config(settings, project))
+    config = repo_config(settings, project, fail_fast)
+    return FeatureStore(repo_path=str(settings.feast_repo_dir), config=config)
 
 
 def apply_repo(settings: Settings, project: str = PROJECT) -> dict[str, Any]:

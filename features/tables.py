@@ -69,7 +69,9 @@ def _typed(frame: pd.DataFrame, key: str, view: str) -> pd.DataFrame:
     """Fix column order and dtypes so empty and full files share one schema (Feast reads them
     as one table through a glob)."""
     out = pd.DataFrame({
-        key: frame[key].astype(str) if len(frame) else pd.Series([], dtype=str),
+        # "string", not object: an empty object column would be written as parquet type null,
+        # and duckdb takes a glob's schema from its first file (day one has no carrier rows).
+        key: frame[key].astype("string"),
         EVENT_TIMESTAMP: frame[EVENT_TIMESTAMP].astype(UTC),
     })
     for name in contract.FEATURE_VIEWS[view]:

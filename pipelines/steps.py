@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from flightpath.atomic import write_parquet, write_text
-from flightpath.settings import LOCAL_TZ, Settings, days_between
+from flightpath.settings import Settings, days_between
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,6 @@ def _window(start: dt.date, end: dt.date) -> list[dt.date]:
     if end < start:
         raise ValueError(f"window end {end} is before its start {start}")
     return days_between(start, end)
-
-
-def local_midnight_utc(day: dt.date) -> dt.datetime:
-    """New York midnight at the start of `day`, as an aware UTC datetime."""
-    return pd.Timestamp(day).tz_localize(LOCAL_TZ).tz_convert("UTC").to_pydatetime()
 
 
 def ingest_window(settings: Settings, start: dt.date, end: dt.date, progress: Progress | None = None) -> dict[str, Any]:
@@ -62,14 +57,16 @@ def features_window(settings: Settings, start: dt.date, end: dt.date) -> dict[st
     """Feature tables for the window, `feast apply`, then materialize up to the window's end."""
     from features.materialize import materialize
     from features.store import apply_repo
-    from features.tables import build_feature_tables
+    from features.tables import build_feature_tables, local_midnight_utc
 
     t0 = time.perf_counter()
     tables = build_feature_tables(settings, _window(start, end))
     applied = apply_repo(settings)
     # "Now" in the replay is the end of the last day: the online store then holds what a live
     # system would know at that moment.
-    mat = materialize(settings, local_midnight_utc(start) - dt.timedelta(days=400), local_midnight_utc(end + dt.timedelta(days=1)))
+    # The window starts far enough back to include the plane snapshot (event time 2012-01-01).
+    mat = materialize(settings, local_midnight_utc(start).to_pydatetime() - dt.timedelta(days=400),
+                      local_midnight_utc(end + dt.timedelta(days=1)).to_pydatetime())
     return {"tables": tables, "apply": applied, "materialize": mat, "seconds": round(time.perf_counter() - t0, 2)}
 
 

@@ -26,14 +26,16 @@ VIEW_TTL: dict[str, dt.timedelta] = {
     "weather_at_origin": dt.timedelta(hours=3),
     # The planes snapshot never expires (0 means no TTL in Feast).
     "plane_profile": dt.timedelta(0),
-    # One row per local day, valid until the next one: 24 h, 25 h on the DST fall-back day, plus slack.
-    "carrier_performance": dt.timedelta(hours=26),
+    # One row per local day, valid until the next one: 24 h (25 h on the DST fall-back day), so 2 days.
+    # Whole days because the duckdb join (ibis) rejects a timedelta mixing days and seconds.
+    # If a carrier has no row for a day, the previous day's row (older, but known) is used.
+    "carrier_performance": dt.timedelta(days=2),
 }
 
 VIEW_DESCRIPTIONS: dict[str, str] = {
     "weather_at_origin": "Latest hourly weather observation at the origin airport.",
     "plane_profile": "Static plane profile from the planes registry snapshot.",
-    "carrier_performance": "Carrier share of 15+ min departure delays over the 7 local days before the flight's day.",
+    "carrier_performance": "Carrier share of 15+ min delays in the 7 local days before the flight's day.",
 }
 
 

@@ -1,0 +1,113 @@
+"""Feature tables: the right rows, known at the right time, rebuilt byte-identically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pandas as pd
+import pytest
+
+from features import contract
+from features.tables import (
+    PLANE_SNAPSHOT_AT,
+    build_feature_tables,
+    carrier_performance_table,
+    day_file,
+    local_midnight_utc,
+    view_dir,
+    weather_table,
+)
+from flightpath import lake
+from flightpath.settings import Settings
+
+DAY = dt.date(2013, 1, 10)
+
+
+def _flights(settings: Settings) -> pd.DataFrame:
+    return lake.read_partitions(settings.lake_dir, "curated", "flights", settings.demo_days())
+
+
+def test_every_view_has_the_contract_columns_and_utc_timestamps(feature_store_home: Settings) -> None:
+    for view, names in contract.FEATURE_VIEWS.items():
+        files = sorted(view_dir(feature_store_home.lake_dir, view).glob("*.parquet"))
+        assert files, view
+        frame = pd.read_parquet(files[-1])
+        (key,) = contract.VIEW_JOIN_KEYS[view]
+        assert list(frame.columns) == [key, "event_timestamp", *names]
+        assert str(frame["event_timestamp"].dt.tz) == "UTC"
+
+
+def test_weather_event_time_is_the_observation_hour(feature_store_home: Settings) -> None:
+    curated = lake.read_partitions(feature_store_home.lake_dir, "curated", "weather", [DAY])
+    table = weather_table(curated)
+    assert len(table) == len(curated)
+    row = table.iloc[5]
+    source = curated[(curated["origin"] == row["origin"]) & (curated["time_hour"] == row["event_timestamp"])]
+    assert source["temp"].item() == row["wx_temp"]
+    assert source["pressure"].item() == pytest.approx(row["wx_pressure"], nan_ok=True)
+
+
+def test_planes_are_known_before_the_data_starts(feature_store_home: Settings) -> None:
+    planes = pd.read_parquet(view_dir(feature_store_home.lake_dir, "plane_profile") / "snapshot.parquet")
+    assert (planes["event_timestamp"] == PLANE_SNAPSHOT_AT).all()
+    assert PLANE_SNAPSHOT_AT < pd.Timestamp("2013-01-01", tz="UTC")
+    assert planes["tailnum"].is_unique
+
+
+def test_carrier_performance_ignores_the_flights_own_day(feature_store_home: Settings) -> None:
+    flights = _flights(feature_store_home)
+    before = carrier_performance_table(flights, DAY)
+    # Make every flight of DAY (and later) very late: nothing known at DAY's midnight changes.
+    future = flights["day"] >= DAY.isoformat()
+    rewritten = flights.assign(dep_delay=flights["dep_delay"].mask(future & ~flights["cancelled"], 600.0))
+    pd.testing.assert_frame_equal(carrier_performance_table(rewritten, DAY), before)
+    # ...while the same change to the day before does move it (the test can fail).
+    past = flights["day"] == (DAY - dt.timedelta(days=1)).isoformat()
+    rewritten = flights.assign(dep_delay=flights["dep_delay"].mask(past & ~flights["cancelled"], 600.0))
+    assert (carrier_performance_table(rewritten, DAY)["carrier_delay_rate_7d"]
+            > before["carrier_delay_rate_7d"]).any()
+
+
+def test_carrier_performance_matches_a_direct_count(feature_store_home: Settings) -> None:
+    flights = _flights(feature_store_home)
+    table = carrier_performance_table(flights, DAY).set_index("carrier")
+    window = [(DAY - dt.timedelta(days=k)).isoformat() for k in range(1, 8)]
+    ua = flights[(flights["carrier"] == "UA") & flights["day"].isin(window) & ~flights["cancelled"]]
+    departed_at = ua["sched_dep_utc"] + pd.to_timedelta(ua["dep_delay"], unit="min")
+    departed = ua[departed_at < local_midnight_utc(DAY)]
+    assert table.loc["UA", "carrier_flights_7d"] == len(departed)
+    assert table.loc["UA", "carrier_delay_rate_7d"] == pytest.approx((departed["dep_delay"] >= 15).mean())
+    assert (table["event_timestamp"] == pd.Timestamp("2013-01-10 05:00", tz="UTC")).all()  # EST midnight
+
+
+def test_a_flight_still_in_the_air_at_midnight_is_not_yet_counted() -> None:
+    late_evening = pd.Timestamp("2013-01-09 23:50", tz="America/New_York").tz_convert("UTC")
+    flights = pd.DataFrame({
+        "day": ["2013-01-09", "2013-01-09"], "carrier": ["UA", "UA"],
+        "sched_dep_utc": [late_evening, late_evening - pd.Timedelta(hours=5)],
+        "dep_delay": [30.0, 20.0], "cancelled": [False, False],
+    })
+    table = carrier_performance_table(flights, DAY)
+    assert table["carrier_flights_7d"].tolist() == [1.0]  # only the one that left before 00:00
+
+
+def test_a_day_without_history_has_no_rows(feature_store_home: Settings) -> None:
+    view = "carrier_performance"
+    first = pd.read_parquet(day_file(feature_store_home.lake_dir, view, feature_store_home.demo_start))
+    assert first.empty
+    assert list(first.columns) == ["carrier", "event_timestamp", *contract.FEATURE_VIEWS[view]]
+
+
+def test_rebuild_is_byte_identical(store_copy) -> None:
+    settings = store_copy()
+
+    def digests() -> dict[str, str]:
+        root = settings.lake_dir / "features"
+        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob("*.parquet"))}
+
+    before = digests()
+    counts = build_feature_tables(settings, settings.demo_days())
+    assert digests() == before
+    assert counts["weather_at_origin"] > 900 and counts["plane_profile"] > 3000

@@ -1,0 +1,111 @@
+"""The online read path: same values as the offline join at "now", missing keys, outages, Redis."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pandas as pd
+import pytest
+
+from features import contract
+from features.materialize import materialize
+from features.online import OnlineFeatureReader, OnlineStoreUnavailable
+from features.store import apply_repo, feature_store, redis_connection_string
+from features.training_set import join_features
+from flightpath.settings import PROJECT_ROOT, Settings
+from tests.conftest import require_service
+
+ENTITIES: list[dict[str, str | None]] = [
+    {"origin": "EWR", "tailnum": "N14228", "carrier": "UA"},
+    {"origin": "JFK", "tailnum": "N619AA", "carrier": "AA"},
+    {"origin": "LGA", "tailnum": "N24211", "carrier": "DL"},
+    {"origin": "JFK", "tailnum": "N516JB", "carrier": "B6"},
+    {"origin": "LGA", "tailnum": "N3ALAA", "carrier": "MQ"},
+]
+
+
+def _offline_at(settings: Settings, entities: list[dict[str, str | None]], now: dt.datetime) -> pd.DataFrame:
+    frame = pd.DataFrame(entities).assign(_row=range(len(entities)), event_timestamp=pd.Timestamp(now))
+    return join_features(settings, frame)
+
+
+def _assert_same(online: list, offline: pd.DataFrame) -> None:
+    for features, (_, expected) in zip(online, offline.iterrows(), strict=True):
+        for name in contract.STORE_FEATURES:
+            want = None if pd.isna(expected[name]) else float(expected[name])
+            assert features.values[name] == want, (name, features.values[name], want)
+
+
+def test_online_equals_offline_at_the_end_of_the_materialized_interval(
+        feature_store_home: Settings, materialized_end: dt.datetime) -> None:
+    online = OnlineFeatureReader(feature_store_home).read(ENTITIES)
+    offline = _offline_at(feature_store_home, ENTITIES, materialized_end)
+    _assert_same(online, offline)
+    assert online[0].values["wx_temp"] is not None and online[0].values["plane_seats"] is not None
+    stamps = online[0].event_timestamps
+    assert stamps["carrier_performance"] == dt.datetime(2013, 1, 14, 5, tzinfo=dt.UTC)  # last midnight
+    assert dt.timedelta(0) <= materialized_end - stamps["weather_at_origin"] <= dt.timedelta(hours=3)
+
+
+def test_unknown_or_absent_tailnum_is_a_missing_plane_not_an_error(feature_store_home: Settings) -> None:
+    plane = list(contract.FEATURE_VIEWS["plane_profile"])
+    unknown, absent = OnlineFeatureReader(feature_store_home).read([
+        {"origin": "JFK", "tailnum": "N0TAPLANE", "carrier": "AA"},
+        {"origin": "JFK", "tailnum": None, "carrier": "AA"},
+    ])
+    for features in (unknown, absent):
+        assert all(features.values[name] is None for name in plane)
+        assert set(plane) <= set(features.missing)
+        assert features.event_timestamps["plane_profile"] is None
+        assert features.values["wx_temp"] is not None and features.values["carrier_flights_7d"] is not None
+    assert set(unknown.values) == set(contract.STORE_FEATURES)
+
+
+def test_unreachable_redis_raises_and_ping_says_so(feature_store_home: Settings) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = {"online_store": "redis", "redis_url": f"127.0.0.1:{port}"}
+    settings = feature_store_home.model_copy(update=down)
+    reader = OnlineFeatureReader(settings)
+    assert reader.ping() is False
+    started = time.perf_counter()
+    with pytest.raises(OnlineStoreUnavailable, match="unreachable"):
+        reader.read(ENTITIES[:1])
+    assert time.perf_counter() - started < 1.0  # fails fast: no retry backoff on the request path
+
+
+def test_a_store_never_applied_is_unavailable(settings: Settings) -> None:
+    assert OnlineFeatureReader(settings).ping() is False
+
+
+def test_redis_timeouts_are_added_unless_given() -> None:
+    assert redis_connection_string("redis:6379") == (
+        "redis:6379,socket_timeout=0.5,socket_connect_timeout=0.5,retry=null")
+    assert redis_connection_string("redis:6379,socket_timeout=2") == (
+        "redis:6379,socket_timeout=2,socket_connect_timeout=0.5,retry=null")
+
+
+def test_importing_the_reader_does_not_import_feast() -> None:
+    code = "import sys, features.online; assert 'feast' not in sys.modules, 'feast imported'"
+    subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True)
+
+
+def test_redis_round_trip(store_copy, materialized_end: dt.datetime, feature_store_home: Settings) -> None:
+    require_service("Redis", "127.0.0.1", 6379)
+    settings = store_copy(online_store="redis", redis_url="127.0.0.1:6379")
+    project = f"fptest_{uuid.uuid4().hex[:10]}"  # its own key space: concurrent runs never clash
+    apply_repo(settings, project)
+    try:
+        start = materialized_end - dt.timedelta(days=2)
+        materialize(settings, start, materialized_end, project)
+        reader = OnlineFeatureReader(settings, project)
+        assert reader.ping()
+        _assert_same(reader.read(ENTITIES), _offline_at(feature_store_home, ENTITIES, materialized_end))
+    finally:
+        feature_store(settings, project).teardown()  # deletes this project's Redis keys
