@@ -1,0 +1,1 @@
+"""HTTP layer: one thin router module per resource under routes/, shared dependencies in deps.py."""

@@ -1,0 +1,94 @@
+"""The app factory.
+
+    app = create_app(settings)                      # production: Feast reader, MLflow registry
+    app = create_app(settings, reader=FakeReader())  # tests: any FeatureReader
+
+Start-up (lifespan), in order: prediction-log writer, champion model (registry, else the newest
+verified local copy), online-store check, background poller. Shutdown: mark draining (readyz ->
+503), stop the poller, flush the prediction log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from flightpath.settings import Settings, get_settings
+from serving.api.routes import health, model, predict
+from serving.features import FeatureReader, default_reader
+from serving.metrics import ServingMetrics
+from serving.middleware import ObservabilityMiddleware
+from serving.model_store import ModelStore, configure_mlflow_client
+from serving.prediction_log import PredictionLog
+from serving.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+NOTES = Path(__file__).with_name("NOTES.md")
+PREDICTION_LOG_QUEUE = 10_000  # rows buffered before dropping (and counting) instead of blocking
+
+
+def _description() -> str:
+    intro = "Will a 2013 NYC flight depart 15+ minutes late? The champion ONNX model behind FastAPI.\n\n"
+    try:
+        return intro + NOTES.read_text(encoding="utf-8")
+    except OSError:
+        return intro
+
+
+def create_app(
+    settings: Settings | None = None, *, reader: FeatureReader | None = None, store: ModelStore | None = None,
+    poll: bool = True,
+) -> FastAPI:
+    """Build the serving app.
+
+    Args:
+        settings: defaults to the process settings (environment).
+        reader: the online feature reader; defaults to the Feast-backed features.online reader.
+        store: the model store; defaults to MLflow + settings.models_dir.
+        poll: run the background hot-reload / store-check loop (tests may drive it by hand).
+    Returns:
+        The FastAPI app; nothing is loaded until its lifespan starts.
+    """
+    settings = settings or get_settings()
+    metrics = ServingMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_mlflow_client()
+        plog = PredictionLog(
+            settings.prediction_log_url, maxsize=PREDICTION_LOG_QUEUE,
+            on_drop=lambda reason: metrics.log_dropped.labels(reason=reason).inc(),
+            on_written=metrics.log_written.inc,
+        )
+        runtime = Runtime(
+            settings, store or ModelStore(settings), reader or default_reader(settings), metrics, plog,
+        )
+        app.state.runtime = runtime
+        plog.start()
+        # Blocking start-up work off the event loop; the process is unready until it finishes.
+        await asyncio.to_thread(runtime.load_initial)
+        await asyncio.to_thread(runtime.check_online_store)  # also warms the reader (Feast import)
+        poller = asyncio.create_task(runtime.poll_forever(), name="model-poller") if poll else None
+        try:
+            yield
+        finally:
+            runtime.draining = True
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            await asyncio.to_thread(plog.close)
+
+    app = FastAPI(
+        title="flightpath serving", version="1", description=_description(), lifespan=lifespan,
+    )
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    for module in (predict, model, health):
+        app.include_router(module.router)
+    return app

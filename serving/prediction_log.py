@@ -1,0 +1,175 @@
+"""The prediction log: one row per prediction, written off the request path.
+
+    log = PredictionLog(settings.prediction_log_url, maxsize=10_000)
+    log.start()
+    log.submit(PredictionRow(...))   # never blocks: a full queue drops the row and counts it
+    log.close()                      # on shutdown: flush what is queued, then stop
+
+One SQLAlchemy Core table serves SQLite (embedded) and PostgreSQL (the stack). SQLAlchemy comes
+with feast (mlflow-skinny does not pull it in). What a hard crash (SIGKILL, OOM) loses: the rows
+still in the queue, at most `maxsize` plus one batch; a graceful shutdown loses nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(128), nullable=False, index=True),
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),   # UTC, when answered
+    sa.Column("model_version", sa.String(32), nullable=False),
+    sa.Column("inputs", sa.JSON, nullable=False),      # the request as received (after validation)
+    sa.Column("features", sa.JSON, nullable=False),    # the model inputs actually used (null = imputed)
+    sa.Column("flags", sa.JSON, nullable=False),       # {"degraded", "degraded_reason", "missing"}
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),  # in the handler: features + model
+)
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    request_id: str
+    ts: dt.datetime
+    model_version: str
+    inputs: dict[str, Any]
+    features: dict[str, Any]
+    flags: dict[str, Any]
+    probability: float
+    latency_ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id, "ts": self.ts, "model_version": self.model_version,
+            "inputs": self.inputs, "features": self.features, "flags": self.flags,
+            "probability": self.probability, "latency_ms": self.latency_ms,
+        }
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for the log; SQLite gets WAL + a busy timeout so several workers can share a file."""
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class PredictionLog:
+    """A bounded queue drained by one writer thread in batches."""
+
+    _STOP = object()
+
+    def __init__(
+        self, url: str, *, maxsize: int = 10_000, batch_size: int = 500, flush_interval_s: float = 0.5,
+        on_drop: Callable[[str], None] | None = None, on_written: Callable[[int], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self._on_drop = on_drop or (lambda reason: None)
+        self._on_written = on_written or (lambda n: None)
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+        self.written = 0
+
+    def start(self) -> None:
+        metadata.create_all(self.engine)  # idempotent: CREATE TABLE IF NOT EXISTS
+        self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, row: PredictionRow) -> bool:
+        """Queue a row without blocking the request; False (and a counted drop) when full."""
+        try:
+            self.queue.put_nowait(row)
+            return True
+        except queue.Full:
+            self._drop("queue_full", 1)
+            return False
+
+    def _drop(self, reason: str, n: int) -> None:
+        self.dropped += n
+        for _ in range(n):
+            self._on_drop(reason)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[PredictionRow] = []
+            try:
+                item = self.queue.get(timeout=self.flush_interval_s)
+            except queue.Empty:
+                continue
+            while True:
+                if item is self._STOP:
+                    stopping = True
+                else:
+                    batch.append(item)
+                if len(batch) >= self.batch_size:
+                    break
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+            self._write(batch)
+
+    def _write(self, batch: list[PredictionRow]) -> None:
+        if not batch:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(predictions.insert(), [r.as_dict() for r in batch])
+        except Exception:  # a log outage must not kill the writer; count what is lost
+            log.exception("prediction log write of %d rows failed", len(batch))
+            self._drop("write_error", len(batch))
+            return
+        self.written += len(batch)
+        self._on_written(len(batch))
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Flush everything queued, then stop the writer (lifespan shutdown calls this)."""
+        if self._thread is not None:
+            # put() may wait for room: the writer is draining, so there will be some.
+            self.queue.put(self._STOP, timeout=timeout_s)
+            self._thread.join(timeout=timeout_s)
+            if self._thread.is_alive():
+                log.warning("prediction log writer did not finish within %.0f s", timeout_s)
+            self._thread = None
+        self.engine.dispose()
+
+
+def read_rows(url: str) -> list[dict[str, Any]]:
+    """All rows, oldest first (for tests, reports and the monitoring stage)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(predictions).order_by(predictions.c.id))]
+    finally:
+        engine.dispose()

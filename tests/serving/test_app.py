@@ -1,0 +1,247 @@
+"""The HTTP contract: validation, the answer, degraded mode, request ids, model info, metrics."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from serving_fakes import STORE_VALUES, THRESHOLD, FakeReader, expected_probability
+
+from features import contract
+from features.request_time import calendar_features
+from serving.prediction_log import read_rows
+
+FLIGHT = {
+    "carrier": "UA", "flight": 1545, "tailnum": "N14228", "origin": "EWR", "dest": "IAH",
+    "sched_dep_local": "2013-01-01T05:15:00",
+}
+
+
+def log_url(client) -> str:
+    return client.app.state.runtime.settings.prediction_log_url
+
+
+def wait_for_rows(url: str, request_id: str, timeout_s: float = 5.0) -> list[dict]:
+    """All rows once one with `request_id` is there (the writer runs on its own thread)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = read_rows(url)
+        if any(r["request_id"] == request_id for r in rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+def sample(metrics_text: str, line_prefix: str) -> float:
+    """The value of one sample in Prometheus text format (0 if absent)."""
+    for line in metrics_text.splitlines():
+        if line.startswith(line_prefix + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def expected_for(flight: dict, store: dict) -> float:
+    import datetime as dt
+
+    row: dict = dict(store)
+    row.update(calendar_features(dt.datetime.fromisoformat(flight["sched_dep_local"]).replace(tzinfo=None)))
+    row.update({k: flight[k] for k in contract.CATEGORICAL_FEATURES})
+    return expected_probability(row)
+
+
+def test_predict_answers_with_the_models_probability_and_logs_a_row(client, fake_reader):
+    r = client.post("/v1/predict", json=FLIGHT, headers={"X-Request-ID": "req-42"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # The exact probability proves every store, calendar and categorical value reached its input.
+    assert body["probability"] == pytest.approx(expected_for(FLIGHT, STORE_VALUES), abs=1e-6)
+    assert body["delayed"] == (body["probability"] >= THRESHOLD)
+    assert body["threshold"] == THRESHOLD
+    assert body["model"] == {"name": "flight-delay", "version": "1"}
+    assert body["missing_features"] == ["wx_wind_gust"]
+    assert body["degraded"] is False
+    assert body["request_id"] == "req-42" == r.headers["x-request-id"]
+    assert fake_reader.calls == [[{"origin": "EWR", "tailnum": "N14228", "carrier": "UA"}]]
+
+    (row,) = [r for r in wait_for_rows(log_url(client), "req-42") if r["request_id"] == "req-42"]
+    assert row["request_id"] == "req-42"
+    assert row["model_version"] == "1"
+    assert row["probability"] == pytest.approx(body["probability"])
+    assert row["inputs"]["sched_dep_local"] == "2013-01-01T05:15:00-05:00"
+    assert row["features"]["wx_temp"] == 39.0 and row["features"]["wx_wind_gust"] is None
+    assert row["features"]["sched_hour"] == 5.25 and row["features"]["origin"] == "EWR"
+    assert row["flags"] == {"source": "predict", "degraded": False, "degraded_reason": None,
+                            "missing": ["wx_wind_gust"]}
+    assert row["latency_ms"] > 0
+
+
+def test_request_id_is_generated_when_absent_or_unsafe(client):
+    a = client.post("/v1/predict", json=FLIGHT)
+    b = client.post("/v1/predict", json=FLIGHT, headers={"X-Request-ID": "bad id\twith spaces"})
+    for r in (a, b):
+        assert r.status_code == 200
+        assert len(r.headers["x-request-id"]) == 32 and r.json()["request_id"] == r.headers["x-request-id"]
+    assert a.headers["x-request-id"] != b.headers["x-request-id"]
+
+
+def test_missing_tailnum_is_answered_with_plane_features_flagged(client):
+    flight = {k: v for k, v in FLIGHT.items() if k != "tailnum"}
+    r = client.post("/v1/predict", json=flight)
+    assert r.status_code == 200
+    assert {"plane_year", "plane_seats", "plane_engines"} <= set(r.json()["missing_features"])
+
+
+DEGRADED = 'flightpath_degraded_predictions_total{reason="online_store_unavailable"}'
+
+
+def test_degraded_mode_when_the_online_store_is_down(client, fake_reader):
+    before = sample(client.get("/metrics").text, DEGRADED)
+    fake_reader.down = True
+    r = client.post("/v1/predict", json=FLIGHT)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["degraded"] is True
+    assert body["missing_features"] == list(contract.STORE_FEATURES)
+    # All store features imputed (NaN -> 0 in this model): only calendar + categoricals remain.
+    assert body["probability"] == pytest.approx(expected_for(FLIGHT, {}), abs=1e-6)
+    # Still ready (a fleet that turns unready together is an outage), but the body says why.
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["online_store"]["status"] == "down"
+    metrics = client.get("/metrics").text
+    assert sample(metrics, DEGRADED) == before + 1
+    assert "flightpath_online_store_up 0.0" in metrics
+
+
+def test_a_buggy_reader_degrades_instead_of_failing(client, fake_reader):
+    fake_reader.values = "not a dict"  # .read() now raises TypeError/AttributeError inside
+    r = client.post("/v1/predict", json=FLIGHT)
+    assert r.status_code == 200 and r.json()["degraded"] is True
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "needle"),
+    [
+        ({"origin": "BOS"}, "origin", "'EWR', 'JFK' or 'LGA'"),
+        ({"sched_dep_local": "2013-03-10T02:30:00"}, "sched_dep_local", "does not exist"),
+        ({"sched_dep_local": "2013-06-01T08:00:00-05:00"}, "sched_dep_local", "offset"),
+        ({"sched_dep_local": "2014-01-02T08:00:00"}, "sched_dep_local", "2013-12-31"),
+        ({"flight": "abc"}, "flight", "integer"),
+        ({"carrier": None}, "carrier", "string"),
+    ],
+)
+def test_invalid_requests_are_422_naming_the_field(client, change, field, needle):
+    r = client.post("/v1/predict", json={**FLIGHT, **change})
+    assert r.status_code == 422, r.text
+    errors = r.json()["detail"]
+    assert any(e["loc"][-1] == field and needle in e["msg"] for e in errors), errors
+
+
+def test_missing_field_is_422(client, fake_reader):
+    flight = {k: v for k, v in FLIGHT.items() if k != "dest"}
+    r = client.post("/v1/predict", json=flight)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "dest"]
+    assert fake_reader.calls == []  # refused before any feature read
+
+
+def test_ambiguous_local_time_takes_the_first_occurrence(client):
+    # 2013-11-03 01:30 happens twice in New York; the first is EDT (-04:00).
+    r = client.post("/v1/predict", json={**FLIGHT, "sched_dep_local": "2013-11-03T01:30:00"},
+                    headers={"X-Request-ID": "fold"})
+    assert r.status_code == 200
+    rows = wait_for_rows(log_url(client), "fold")
+    assert [r_["inputs"]["sched_dep_local"] for r_ in rows if r_["request_id"] == "fold"] == [
+        "2013-11-03T01:30:00-04:00"
+    ]
+
+
+def test_lowercase_codes_are_normalised(client, fake_reader):
+    r = client.post("/v1/predict", json={**FLIGHT, "origin": "ewr", "carrier": "ua"})
+    assert r.status_code == 200
+    assert fake_reader.calls[-1][0]["origin"] == "EWR"
+
+
+def test_batch_predicts_every_flight_with_one_read(client, fake_reader):
+    flights = [FLIGHT, {**FLIGHT, "origin": "JFK", "sched_dep_local": "2013-07-04T18:00:00"}]
+    r = client.post("/v1/predict/batch", json={"flights": flights}, headers={"X-Request-ID": "b"})
+    assert r.status_code == 200
+    preds = r.json()["predictions"]
+    assert [p["request_id"] for p in preds] == ["b:0", "b:1"]
+    assert [p["probability"] for p in preds] == pytest.approx(
+        [expected_for(f, STORE_VALUES) for f in flights], abs=1e-6
+    )
+    assert len(fake_reader.calls) == 1 and len(fake_reader.calls[0]) == 2
+
+
+def test_score_runs_the_model_on_raw_inputs(client, fake_reader):
+    raw: dict = {name: None for name in contract.NUMERIC_FEATURES}
+    raw.update({"wx_precip": 0.5, "sched_hour": 17.0, "carrier": "B6", "origin": "JFK", "dest": "ORD"})
+    r = client.post("/v1/score", json=raw)
+    assert r.status_code == 200, r.text
+    assert r.json()["probability"] == pytest.approx(expected_probability(raw), abs=1e-6)
+    assert fake_reader.calls == []  # model only
+    missing_input = {k: v for k, v in raw.items() if k != "wx_temp"}
+    assert client.post("/v1/score", json=missing_input).status_code == 422
+
+
+def test_model_endpoint_describes_the_champion(client):
+    from serving_fakes import build_model, sha256_of
+
+    info = client.get("/v1/model").json()
+    assert info["version"] == "1" and info["alias"] == "champion" and info["source"] == "registry"
+    assert info["threshold"] == THRESHOLD
+    assert info["sha256"] == sha256_of(build_model())
+    assert info["feature_service"] == "flight_delay_v1"
+    assert info["feature_service_version"] == contract.feature_service_version()
+    assert info["train_window"] == "2013-01-01..2013-01-14"
+    assert sorted(info["inputs"]) == sorted(contract.MODEL_INPUTS)
+
+
+def test_health_readiness_and_metrics(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["model_version"] == "1" and ready.json()["online_store"]["status"] == "up"
+    latency = 'flightpath_request_duration_seconds_count{method="POST",route="/v1/predict",status="200"}'
+    gust = 'flightpath_missing_features_total{feature="wx_wind_gust"}'
+    before = client.get("/metrics").text
+    client.post("/v1/predict", json=FLIGHT)
+    text = client.get("/metrics").text
+    for name in (
+        "flightpath_request_duration_seconds_bucket", "flightpath_requests_in_flight",
+        "flightpath_model_info", "flightpath_missing_features_total", "flightpath_degraded_predictions",
+        "flightpath_prediction_score_bucket", "flightpath_prediction_log_dropped_rows",
+        "flightpath_online_store_up",
+    ):
+        assert name in text, name
+    assert sample(text, latency) == sample(before, latency) + 1
+    assert 'flightpath_model_info{name="flight-delay",' in text and 'version="1"' in text
+    assert sample(text, gust) == sample(before, gust) + 1
+
+
+def test_readiness_is_false_while_draining(client):
+    client.app.state.runtime.draining = True
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json()["draining"] is True
+    assert client.get("/healthz").status_code == 200  # alive, just not taking traffic
+
+
+def test_openapi_has_the_notes_and_examples(client):
+    spec = client.get("/openapi.json").json()
+    assert "Readiness vs liveness" in spec["info"]["description"]
+    schemas = spec["components"]["schemas"]
+    assert schemas["FlightRequest"]["examples"][0]["origin"] == "EWR"
+    assert "examples" in schemas["ScoreRequest"]
+
+
+def test_no_model_means_unready_and_503(serving_settings):
+    """Empty registry and no local copy: the process is up but unready, and says so."""
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+
+    with TestClient(create_app(serving_settings, reader=FakeReader(), poll=False)) as c:
+        assert c.get("/healthz").status_code == 200
+        r = c.get("/readyz")
+        assert r.status_code == 503 and r.json()["model_version"] is None and r.json()["last_reload_error"]
+        assert c.post("/v1/predict", json=FLIGHT).status_code == 503

@@ -1,0 +1,134 @@
+"""Finding, verifying, caching and loading the champion (serving/model_store.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import settings_for
+from serving_fakes import BIAS, STORE_VALUES, THRESHOLD, build_model, expected_probability, sha256_of
+
+from features import contract
+from serving.features import to_columns
+from serving.model_store import ModelRefused, ModelStore, NoChampion, NoLocalCopy, RegistryUnavailable
+
+# A registry that cannot be reached: SQLite cannot create a file under /proc (fails in ~1 s,
+# where a dead HTTP URI costs MLflow's retries plus a slow plug-in import).
+NOWHERE = "sqlite:////proc/flightpath-nowhere/mlflow.db"
+
+ROW = {**STORE_VALUES, "sched_hour": 7.5, "sched_weekday": 2.0, "sched_month": 1.0, "days_to_holiday": 3.0,
+       "carrier": "UA", "origin": "EWR", "dest": "IAH"}
+
+
+def test_champion_is_loaded_verified_and_cached(serving_settings, registry):
+    version = registry.register(build_model())
+    model = ModelStore(serving_settings).load_champion()
+
+    assert (model.version, model.source, model.alias) == (version, "registry", "champion")
+    assert model.threshold == THRESHOLD
+    assert model.sha256 == sha256_of(build_model())
+    assert model.metadata["feature_service_version"] == contract.feature_service_version()
+    assert sorted(model.input_names) == sorted(contract.MODEL_INPUTS)
+    assert model.session.get_session_options().intra_op_num_threads == 1
+    # predict: columns in, (batch,) float32 out, the value the graph defines
+    p = model.predict(to_columns([ROW, {**ROW, "wx_precip": 1.0}]))
+    assert p.dtype == np.float32 and p.shape == (2,)
+    assert p[0] == pytest.approx(expected_probability(ROW), abs=1e-6)
+    assert p[1] > p[0]  # more precipitation, more delay (weight +3)
+
+    d = serving_settings.models_dir / "flight-delay" / version
+    assert (d / "model.onnx").read_bytes() == build_model().SerializeToString()
+    meta = json.loads((d / "meta.json").read_text())
+    assert meta["sha256"] == model.sha256 and meta["tags"]["threshold"] == str(THRESHOLD)
+
+
+def test_predict_rejects_missing_inputs_and_ragged_batches(serving_settings, registry):
+    registry.register(build_model())
+    model = ModelStore(serving_settings).load_champion()
+    cols = to_columns([ROW])
+    with pytest.raises(ValueError, match="wx_temp"):
+        model.predict({k: v for k, v in cols.items() if k != "wx_temp"})
+    with pytest.raises(ValueError, match="batch sizes"):
+        model.predict({**cols, "dest": np.array(["IAH", "ORD"], dtype=object)})
+
+
+def test_sha256_mismatch_is_refused(serving_settings, registry):
+    registry.register(build_model(), sha256="0" * 64)
+    with pytest.raises(ModelRefused, match="sha256 mismatch"):
+        ModelStore(serving_settings).load_champion()
+    assert not (serving_settings.models_dir / "flight-delay" / "1").exists()  # nothing cached
+
+
+def test_missing_sha256_tag_is_refused(serving_settings, registry):
+    version = registry.register(build_model())
+    from mlflow import MlflowClient
+
+    MlflowClient(registry.tracking_uri).delete_model_version_tag("flight-delay", version, "sha256")
+    with pytest.raises(ModelRefused, match="no sha256 tag"):
+        ModelStore(serving_settings).load_champion()
+
+
+def test_model_whose_inputs_break_the_contract_is_refused(serving_settings, registry):
+    registry.register(build_model(inputs=tuple(n for n in contract.MODEL_INPUTS if n != "wx_visib")))
+    with pytest.raises(ModelRefused, match=r"missing=\['wx_visib'\]"):
+        ModelStore(serving_settings).load_champion()
+
+
+def test_model_trained_on_another_feature_set_is_refused(serving_settings, registry):
+    registry.register(build_model(metadata={"feature_service_version": "0123456789ab"}))
+    with pytest.raises(ModelRefused, match="feature_service_version"):
+        ModelStore(serving_settings).load_champion()
+
+
+def test_model_that_does_not_output_probabilities_is_refused(serving_settings, registry):
+    registry.register(build_model(sigmoid=False))  # raw logits: -1 for an all-missing row
+    with pytest.raises(ModelRefused, match=r"must be \(batch,\) in \[0, 1\]"):
+        ModelStore(serving_settings).load_champion()
+
+
+def test_no_champion_alias_is_not_a_registry_outage(serving_settings, registry):
+    registry.register(build_model(), champion=False)
+    with pytest.raises(NoChampion):
+        ModelStore(serving_settings).load_champion()
+
+
+def test_starts_from_the_local_copy_when_mlflow_is_unreachable(serving_settings, registry, tmp_path):
+    registry.register(build_model())
+    ModelStore(serving_settings).load_champion()  # leaves a verified local copy
+
+    offline = settings_for(serving_settings.home, registry).model_copy(
+        update={"mlflow_tracking_uri_override": NOWHERE}
+    )
+    store = ModelStore(offline)
+    with pytest.raises(RegistryUnavailable):
+        store.champion()
+    model = store.load_champion()
+    assert (model.version, model.source, model.threshold) == ("1", "local", THRESHOLD)
+    assert model.predict(to_columns([ROW]))[0] == pytest.approx(expected_probability(ROW), abs=1e-6)
+
+    # With no local copy at all there is nothing to start from, and the error says so.
+    empty = offline.model_copy(update={"home": tmp_path / "empty-home"})
+    with pytest.raises(NoLocalCopy):
+        ModelStore(empty).load_champion()
+
+
+def test_local_copies_are_reverified_and_the_last_champion_is_preferred(serving_settings, registry):
+    store = ModelStore(serving_settings)
+    registry.register(build_model())
+    registry.register(build_model(bias=BIAS + 1))
+    assert store.load_champion().version == "2"
+    registry.promote("1")  # rollback
+    assert store.load_champion().version == "1"
+    # v2 is the newest copy, but v1 was the champion last seen: that is where an offline start begins.
+    assert store.local_versions() == ["2", "1"]
+    assert store.load_newest_local().version == "1"
+
+    # A tampered copy fails its checksum: skipped offline, downloaded again online.
+    path = serving_settings.models_dir / "flight-delay" / "1" / "model.onnx"
+    path.write_bytes(path.read_bytes()[:-8])
+    with pytest.raises(ModelRefused, match="sha256 mismatch"):
+        store.load_local("1")
+    assert store.load_newest_local().version == "2"
+    assert store.load_champion().version == "1"
+    assert path.read_bytes() == build_model().SerializeToString()

@@ -1,0 +1,59 @@
+"""The prediction log: rows land, a full queue drops (and counts) instead of blocking, close flushes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from serving.prediction_log import PredictionLog, PredictionRow, read_rows
+
+
+def row(i: int) -> PredictionRow:
+    return PredictionRow(
+        request_id=f"r{i}", ts=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), model_version="3",
+        inputs={"origin": "EWR"}, features={"wx_temp": None, "sched_hour": 5.25},
+        flags={"degraded": False, "missing": ["wx_temp"]}, probability=0.25, latency_ms=0.8,
+    )
+
+
+def test_rows_are_written_in_the_background_and_flushed_on_close(tmp_path):
+    url = f"sqlite:///{tmp_path / 'sub' / 'predictions.db'}"
+    log = PredictionLog(url, flush_interval_s=10)  # long interval: only close() can flush in time
+    log.start()
+    for i in range(250):
+        assert log.submit(row(i))
+    log.close()
+    rows = read_rows(url)
+    assert [r["request_id"] for r in rows] == [f"r{i}" for i in range(250)]
+    first = rows[0]
+    assert first["features"] == {"wx_temp": None, "sched_hour": 5.25}
+    assert first["flags"] == {"degraded": False, "missing": ["wx_temp"]}
+    assert (first["model_version"], first["probability"], first["latency_ms"]) == ("3", 0.25, 0.8)
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path):
+    drops: list[str] = []
+    log = PredictionLog(f"sqlite:///{tmp_path / 'p.db'}", maxsize=3, on_drop=drops.append)
+    # Writer not started: nothing drains the queue, so the 4th row has no room.
+    started = time.perf_counter()
+    accepted = [log.submit(row(i)) for i in range(5)]
+    assert time.perf_counter() - started < 0.1
+    assert accepted == [True, True, True, False, False]
+    assert drops == ["queue_full", "queue_full"] and log.dropped == 2
+    log.start()
+    log.close()
+    assert len(read_rows(log.url)) == 3
+
+
+def test_a_failing_database_does_not_kill_the_writer(tmp_path):
+    drops: list[str] = []
+    log = PredictionLog(f"sqlite:///{tmp_path / 'p.db'}", flush_interval_s=0.05, on_drop=drops.append)
+    log.start()
+    log.submit(PredictionRow(**{**row(0).as_dict(), "inputs": {"bad": object()}}))  # not JSON
+    deadline = time.monotonic() + 5
+    while not drops and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert drops == ["write_error"]
+    log.submit(row(1))
+    log.close()
+    assert [r["request_id"] for r in read_rows(log.url)] == ["r1"]

@@ -1,0 +1,27 @@
+"""serving/ stands alone: no training/, pipelines/, torch or airflow on its import path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_serving_imports_no_training_code_and_no_heavy_frameworks():
+    code = (
+        "import sys, serving.app, serving.server, serving.model_store, serving.prediction_log\n"
+        "bad = {m.split('.')[0] for m in sys.modules} & {'training', 'pipelines', 'torch', 'airflow'}\n"
+        "print(','.join(sorted(bad)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"serving pulled in: {out.stdout.strip()}"
+
+
+def test_no_source_file_mentions_a_forbidden_package_or_pickle():
+    for path in (ROOT / "serving").rglob("*.py"):
+        text = path.read_text()
+        for needle in ("import training", "from training", "import pipelines", "from pipelines",
+                       "import pickle", "cloudpickle", "mlflow.pyfunc", "load_model("):
+            assert needle not in text, f"{path.relative_to(ROOT)} contains {needle!r}"
