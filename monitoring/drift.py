@@ -36,7 +36,7 @@ from features.contract import CATEGORICAL_FEATURES, LABEL, MODEL_INPUTS, NUMERIC
 from flightpath.atomic import write_text, write_with
 
 # Share of model inputs that must drift before we call the window drifted. This is the number a
-# later retraining trigger would act on (see monitoring/NOTES.md): 0.3 of 18 inputs = 6 columns.
+# later retraining trigger would act on (see monitoring/NOTES.md): 0.3 of 20 inputs = 6 columns.
 # Lower and seasonal weather alone trips it every month; higher and a broken feed can hide.
 DRIFT_ALERT_SHARE = 0.3
 
@@ -122,7 +122,8 @@ def _run_evidently(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str]) -> 
     )
     # drift_share only drives the preset's own dataset-level test in the HTML; setting it to our
     # alert share keeps the page and the summary agreeing on "drifted or not".
-    report = Report([DataDriftPreset(columns=columns, drift_share=DRIFT_ALERT_SHARE)], include_tests=True)
+    preset = DataDriftPreset(columns=columns, drift_share=DRIFT_ALERT_SHARE)
+    report = Report([preset], include_tests=True)  # the tests carry each column's drifted/not verdict
     with warnings.catch_warnings():
         # Evidently's column statistics divide by zero on constant or all-NaN-in-part columns.
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -136,7 +137,9 @@ def _read_snapshot(result: dict[str, Any], columns: list[str]) -> dict[str, Any]
     """Pull the dataset-level count and the per-column verdicts out of `snapshot.dict()`."""
     counts = [m for m in result["metrics"] if m["metric_name"].startswith("DriftedColumnsCount")]
     if len(counts) != 1:
-        raise RuntimeError(f"expected one DriftedColumnsCount metric in the Evidently result, got {len(counts)}")
+        raise RuntimeError(
+            f"expected one DriftedColumnsCount metric in Evidently's result, got {len(counts)}"
+        )
     count = int(counts[0]["value"]["count"])
 
     scores: dict[str, float | None] = {}
@@ -146,11 +149,11 @@ def _read_snapshot(result: dict[str, Any], columns: list[str]) -> dict[str, Any]
         if cfg.get("type", "").endswith(":ValueDrift"):
             scores[cfg["column"]] = m["value"]
             tests[cfg["column"]] = {"method": cfg.get("method"), "threshold": cfg.get("threshold")}
-    drifted = {
-        t["metric_config"]["params"]["column"]
-        for t in result["tests"]
-        if t["metric_config"]["params"].get("type", "").endswith(":ValueDrift") and t["status"] == "FAIL"
-    }
+    drifted: set[str] = set()
+    for t in result["tests"]:  # one ValueDrift test per column (FAIL = drifted) + the dataset test
+        params = t["metric_config"]["params"]
+        if params.get("type", "").endswith(":ValueDrift") and t["status"] == "FAIL":
+            drifted.add(params["column"])
     if set(scores) != set(columns) or len(drifted) != count:
         # Our reading of Evidently's output no longer matches Evidently's own count: an upgrade
         # changed the format. Failing loudly beats a report that silently says "no drift".
@@ -162,7 +165,12 @@ def _read_snapshot(result: dict[str, Any], columns: list[str]) -> dict[str, Any]
 
 
 def drift_report(
-    reference: pd.DataFrame, current: pd.DataFrame, out_dir: Path, name: str, *, extra: dict[str, Any] | None = None
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    out_dir: Path,
+    name: str,
+    *,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compare the model inputs of two windows; write <name>.html and <name>.json into out_dir.
 
@@ -208,9 +216,12 @@ def drift_report(
     out_dir = Path(out_dir)
     html_path, json_path = out_dir / f"{name}.html", out_dir / f"{name}.json"
     column_tests = {
-        c: {"kind": "numerical" if c in NUMERIC_FEATURES else "categorical",
-            **parsed["tests"].get(c, {"method": f"all missing in {empty.get(c)}", "threshold": None})}
-        for c in MODEL_INPUTS if empty.get(c) != "both"
+        c: {
+            "kind": "numerical" if c in NUMERIC_FEATURES else "categorical",
+            **parsed["tests"].get(c, {"method": f"all missing in {empty.get(c)}", "threshold": None}),
+        }
+        for c in MODEL_INPUTS
+        if empty.get(c) != "both"
     }
     summary: dict[str, Any] = {
         "name": name,

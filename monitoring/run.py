@@ -35,7 +35,9 @@ def _days(frame: pd.DataFrame) -> pd.Series:
     return days.dt.date
 
 
-def split_windows(frame: pd.DataFrame, monitor_days: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+def split_windows(
+    frame: pd.DataFrame, monitor_days: int
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """(reference, current, window bounds): current = the last `monitor_days` days, reference = the rest."""
     if frame.empty:
         raise ValueError("frame is empty (0 rows): nothing to split into windows")
@@ -51,8 +53,10 @@ def split_windows(frame: pd.DataFrame, monitor_days: int) -> tuple[pd.DataFrame,
     reference, current = frame[~in_current], frame[in_current]
     ref_days = days[~in_current]
     bounds = {
-        "reference_start": first.isoformat(), "reference_end": ref_days.max().isoformat(),
-        "current_start": cur_start.isoformat(), "current_end": last.isoformat(),
+        "reference_start": first.isoformat(),
+        "reference_end": ref_days.max().isoformat(),
+        "current_start": cur_start.isoformat(),
+        "current_end": last.isoformat(),
     }
     return reference, current, bounds
 
