@@ -6,6 +6,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# checkov pins versions the project venv cannot share (packaging, networkx...): its own venv.
+CHECKOV_VENV  ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # Optional window for demo/backfill/monitor: make backfill START=2013-01-01 END=2013-03-31
 WINDOW := $(if $(START),--start $(START)) $(if $(END),--end $(END))
 COMPOSE ?= docker compose
@@ -23,13 +26,18 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[all]"
 	@touch $(STAMP)
 
+$(CHECKOV_STAMP): infra/checkov-constraints.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -c infra/checkov-constraints.txt checkov
+	@touch $(CHECKOV_STAMP)
+
 install: $(STAMP) ## create .venv and install the pinned dependencies (done automatically by other targets)
 
 demo: $(STAMP) ## run the whole loop on the embedded default, then serve and predict (START=/END= optional)
 	$(PY) -m flightpath.cli demo $(WINDOW)
 
-test: $(STAMP) ## run the test suite (CI=true turns missing PostgreSQL/Redis from a skip into a failure)
-	$(PY) -m pytest -q
+test: $(STAMP) $(CHECKOV_STAMP) ## run the test suite (CI=true turns missing PostgreSQL/Redis from a skip into a failure)
+	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -q
 
 lint: $(STAMP) ## ruff check + format check
 	$(VENV)/bin/ruff check .

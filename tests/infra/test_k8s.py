@@ -1,0 +1,301 @@
+"""k8s/ checked offline: every overlay renders, passes strict schema validation, and is wired right."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Cluster versions the manifests must stay valid for: the tool's newest schema and an older floor
+# (kind/minikube releases of the last couple of years).
+K8S_VERSIONS = ("1.30.0", None)  # None = kubernetes-validate's default (its newest)
+NODE_PORT_RANGE = range(30000, 32768)
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d.get("kind") == kind}
+
+
+def test_overlays_exist(h) -> None:
+    names = {p.name for p in h.overlay_dirs()}
+    assert {"kind", "minikube"} <= names, names
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS, ids=lambda v: v or "latest")
+def test_rendered_overlays_pass_strict_schema_validation(
+    rendered_overlays, tool, h, tmp_path: Path, version
+) -> None:
+    validate = tool("kubernetes-validate")
+    for name, (text, _) in rendered_overlays.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        cmd = [validate, "--strict", "--quiet", *(["-k", version] if version else []), str(path)]
+        proc = h.run(cmd)
+        assert proc.returncode == 0, (
+            f"{name} overlay failed kubernetes-validate --strict:\n{proc.stdout}{proc.stderr}"
+        )
+
+
+def test_strict_validation_is_not_vacuous(tool, h, tmp_path: Path) -> None:
+    """An unknown field must fail the same command (so a green run means something)."""
+    validate = tool("kubernetes-validate")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n"
+        "spec:\n  ports: [{port: 80}]\n  selectr: {a: b}\n"  # misspelt "selector"
+    )
+    proc = h.run([validate, "--strict", "--quiet", str(bad)])
+    assert proc.returncode != 0, "kubernetes-validate --strict accepted an unknown field"
+
+
+def test_base_has_the_expected_objects(rendered_overlays) -> None:
+    for name, (_, docs) in rendered_overlays.items():
+        kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+        for expected in [
+            ("Namespace", "flightpath"),
+            ("Deployment", "serving"),
+            ("Service", "serving"),
+            ("Deployment", "redis"),
+            ("Service", "redis"),
+            ("Deployment", "mlflow"),
+            ("Service", "mlflow"),
+            ("PodDisruptionBudget", "serving"),
+            ("HorizontalPodAutoscaler", "serving"),
+        ]:
+            assert expected in kinds, f"{name}: missing {expected}"
+        assert any(k == "ConfigMap" and n.startswith("flightpath-config") for k, n in kinds)
+        for d in docs:
+            if d["kind"] != "Namespace":
+                assert d["metadata"].get("namespace") == "flightpath", (
+                    f"{name}: {d['kind']} outside the namespace"
+                )
+
+
+def test_serving_deployment_shape(rendered_overlays) -> None:
+    for name, (_, docs) in rendered_overlays.items():
+        dep = by_kind(docs, "Deployment")["serving"]
+        spec = dep["spec"]
+        assert spec["replicas"] == 2
+        pod = spec["template"]["spec"]
+        (c,) = pod["containers"]
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", name
+        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", name
+        assert c["resources"]["requests"] and c["resources"]["limits"], name
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+        assert c["securityContext"]["allowPrivilegeEscalation"] is False
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert "/tmp" in mounts and "emptyDir" in volumes[mounts["/tmp"]]
+        # the model cache lives under FLIGHTPATH_HOME (settings.models_dir = home / "models")
+        config = next(
+            d
+            for d in docs
+            if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("flightpath-config")
+        )
+        home = config["data"]["FLIGHTPATH_HOME"]
+        assert home in mounts and "emptyDir" in volumes[mounts[home]], (
+            f"{name}: no writable emptyDir at {home}"
+        )
+
+
+def test_every_pod_is_non_root_with_probes_and_resources(rendered_overlays, h) -> None:
+    for name, (_, docs) in rendered_overlays.items():
+        for d in docs:
+            for pod in h.pod_specs(d):
+                assert pod.get("securityContext", {}).get("runAsNonRoot") is True, (
+                    f"{name}: {d['metadata']['name']}"
+                )
+                assert pod.get("automountServiceAccountToken") is False, f"{name}: {d['metadata']['name']}"
+                for c in pod["containers"]:
+                    where = f"{name}: {d['metadata']['name']}/{c['name']}"
+                    assert c.get("readinessProbe") and c.get("livenessProbe"), where
+                    assert c.get("resources", {}).get("limits", {}).get("memory"), where
+                    sc = c.get("securityContext", {})
+                    assert sc.get("readOnlyRootFilesystem") is True and sc.get("capabilities", {}).get(
+                        "drop"
+                    ) == ["ALL"], where
+
+
+def test_hpa_pdb_and_services_select_real_pods(rendered_overlays, h) -> None:
+    for name, (_, docs) in rendered_overlays.items():
+        deployments = by_kind(docs, "Deployment")
+        pod_labels = {n: d["spec"]["template"]["metadata"]["labels"] for n, d in deployments.items()}
+
+        def selects(selector: dict[str, str], pod_labels=pod_labels) -> list[str]:
+            return [n for n, labels in pod_labels.items() if selector.items() <= labels.items()]
+
+        for svc_name, svc in by_kind(docs, "Service").items():
+            targets = selects(svc["spec"]["selector"])
+            assert targets == [svc_name], f"{name}: Service {svc_name} selects {targets}"
+            ports = {p["name"] for c in h.containers(deployments[svc_name]) for p in c.get("ports", [])}
+            for port in svc["spec"]["ports"]:
+                if isinstance(port["targetPort"], str):
+                    assert port["targetPort"] in ports, (
+                        f"{name}: {svc_name} targets unknown port {port['targetPort']}"
+                    )
+        pdb = by_kind(docs, "PodDisruptionBudget")["serving"]
+        assert selects(pdb["spec"]["selector"]["matchLabels"]) == ["serving"]
+        hpa = by_kind(docs, "HorizontalPodAutoscaler")["serving"]
+        assert hpa["spec"]["scaleTargetRef"]["name"] == "serving" and hpa["spec"]["minReplicas"] >= 2
+        for np in by_kind(docs, "NetworkPolicy").values():
+            selector = np["spec"]["podSelector"].get("matchLabels")
+            if selector:
+                assert selects(selector), f"{name}: NetworkPolicy {np['metadata']['name']} selects no pod"
+
+
+def _ports_in(docs: list[dict[str, Any]], h) -> list[tuple[str, int, str]]:
+    found = []
+    for d in docs:
+        name = f"{d['kind']}/{d['metadata']['name']}"
+        if d["kind"] == "Service":
+            for p in d["spec"]["ports"]:
+                found.append((name, p["port"], "port"))
+                if isinstance(p.get("targetPort"), int):
+                    found.append((name, p["targetPort"], "targetPort"))
+        if d["kind"] == "ConfigMap":
+            for key, value in d.get("data", {}).items():
+                if key.endswith("_PORT"):
+                    found.append((name, int(value), key))
+                found += [(name, int(port), key) for port in re.findall(r":(\d{2,5})\b", value)]
+        if d["kind"] == "NetworkPolicy":
+            for rule in d["spec"].get("ingress", []):
+                found += [
+                    (name, p["port"], "networkpolicy")
+                    for p in rule.get("ports", [])
+                    if isinstance(p["port"], int)
+                ]
+        for pod in h.pod_specs(d):
+            annotations = d["spec"]["template"]["metadata"].get("annotations", {})
+            if "prometheus.io/port" in annotations:
+                found.append((name, int(annotations["prometheus.io/port"]), "prometheus.io/port"))
+            for c in pod["containers"]:
+                found += [(name, p["containerPort"], "containerPort") for p in c.get("ports", [])]
+                for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                    spec = c.get(probe) or {}
+                    for handler in ("httpGet", "tcpSocket"):
+                        port = spec.get(handler, {}).get("port")
+                        if isinstance(port, int):
+                            found.append((name, port, probe))
+                argv = [str(a) for a in c.get("command", []) + c.get("args", [])]
+                found += [
+                    (name, int(v), "--port") for f, v in zip(argv, argv[1:], strict=False) if f == "--port"
+                ]
+                for env in c.get("env", []):
+                    found += [
+                        (name, int(p), env["name"]) for p in re.findall(r":(\d{2,5})\b", env.get("value", ""))
+                    ]
+    return found
+
+
+def test_every_port_is_a_design_port(rendered_overlays, allowed_ports: set[int], h) -> None:
+    for name, (_, docs) in rendered_overlays.items():
+        found = _ports_in(docs, h)
+        assert len(found) > 8, f"{name}: port extraction found suspiciously few ports"
+        bad = [f for f in found if f[1] not in allowed_ports]
+        assert not bad, f"{name}: ports outside the design's list {sorted(allowed_ports)}: {bad}"
+        for d in by_kind(docs, "Service").values():
+            for p in d["spec"]["ports"]:
+                if "nodePort" in p:
+                    assert p["nodePort"] in NODE_PORT_RANGE, f"{name}: nodePort {p['nodePort']}"
+
+
+def test_kind_config_maps_node_ports_to_design_ports(
+    rendered_overlays, repo_root: Path, allowed_ports, h
+) -> None:
+    config = h.load_yaml(repo_root / "infra" / "kind-config.yaml")
+    assert config["kind"] == "Cluster" and config["apiVersion"].startswith("kind.x-k8s.io/")
+    mappings = [m for node in config["nodes"] for m in node.get("extraPortMappings", [])]
+    node_ports = {
+        p["nodePort"]: (svc_name, p["port"])
+        for svc_name, svc in by_kind(rendered_overlays["kind"][1], "Service").items()
+        for p in svc["spec"]["ports"]
+        if "nodePort" in p
+    }
+    assert {m["containerPort"] for m in mappings} == set(node_ports), (mappings, node_ports)
+    for m in mappings:
+        svc_name, service_port = node_ports[m["containerPort"]]
+        assert m["hostPort"] == service_port and m["hostPort"] in allowed_ports, (m, svc_name)
+        assert m.get("listenAddress") == "127.0.0.1", m
+
+
+def test_local_overlays_use_local_images_without_pulling(rendered_overlays, repo_root: Path, h) -> None:
+    dockerfiles = {p.name.removesuffix(".Dockerfile") for p in h.dockerfiles()}
+    compose = h.load_yaml(repo_root / "docker-compose.yml")
+    compose_images = {s.get("image") for s in compose["services"].values()}
+    for name, (_, docs) in rendered_overlays.items():
+        for d in docs:
+            for c in h.containers(d):
+                image = c["image"]
+                if image.startswith("flightpath-"):
+                    assert image.split(":")[0].removeprefix("flightpath-") in dockerfiles, image
+                    assert c["imagePullPolicy"] in {"IfNotPresent", "Never"}, (
+                        f"{name}: {image} would be pulled"
+                    )
+                    assert image in compose_images, f"{name}: {image} is not the tag compose builds"
+                else:
+                    assert ":" in image and not image.endswith(":latest"), f"{name}: unpinned {image}"
+
+
+def test_env_names_are_settings_fields_or_third_party(rendered_overlays, check_env_name, h) -> None:
+    for name, (_, docs) in rendered_overlays.items():
+        problems = []
+        for d in docs:
+            if d["kind"] in {"ConfigMap", "Secret"}:
+                problems += [
+                    f"{d['metadata']['name']}: {r}" for k in d.get("data", {}) if (r := check_env_name(k))
+                ]
+            for c in h.containers(d):
+                problems += [
+                    f"{c['name']}: {r}" for e in c.get("env", []) if (r := check_env_name(e["name"]))
+                ]
+        assert not problems, f"{name}:\n" + "\n".join(problems)
+
+
+def test_configmap_agrees_with_compose_and_settings(
+    rendered_overlays, repo_root: Path, h, monkeypatch
+) -> None:
+    from flightpath.settings import Settings
+
+    shared = h.load_yaml(repo_root / "docker-compose.yml")["x-flightpath-env"]
+    for name, (_, docs) in rendered_overlays.items():
+        config = next(
+            d
+            for d in docs
+            if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("flightpath-config")
+        )
+        data = config["data"]
+        for key in (
+            "FLIGHTPATH_PROFILE",
+            "FLIGHTPATH_ONLINE_STORE",
+            "FLIGHTPATH_REDIS_URL",
+            "MLFLOW_TRACKING_URI",
+        ):
+            assert data[key] == shared[key], (
+                f"{name}: {key} differs from compose ({data[key]} vs {shared[key]})"
+            )
+        services = set(by_kind(docs, "Service"))
+        assert data["FLIGHTPATH_REDIS_URL"].split(":")[0] in services
+        assert data["MLFLOW_TRACKING_URI"].split("//")[1].split(":")[0] in services
+        with monkeypatch.context() as m:
+            for key, value in data.items():
+                m.setenv(key, value)
+            s = Settings(_env_file=None)
+        assert s.profile == "stack" and s.serve_host == "0.0.0.0" and s.serve_workers == 1
+
+
+def test_commands_name_real_cli_subcommands(rendered_overlays, cli_command_names: set[str], h) -> None:
+    for name, (_, docs) in rendered_overlays.items():
+        used = []
+        for d in docs:
+            for c in h.containers(d):
+                used += [
+                    (c["name"], s) for s in h.flightpath_subcommands(c.get("command", []) + c.get("args", []))
+                ]
+        assert ("serving", "serve") in used, f"{name}: the serving container should run `flightpath serve`"
+        unknown = [u for u in used if u[1] not in cli_command_names]
+        assert not unknown, (
+            f"{name}: not registered on flightpath.cli:app {sorted(cli_command_names)}: {unknown}"
+        )
