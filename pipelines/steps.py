@@ -70,6 +70,20 @@ def features_window(settings: Settings, start: dt.date, end: dt.date) -> dict[st
     return {"tables": tables, "apply": applied, "materialize": mat, "seconds": round(time.perf_counter() - t0, 2)}
 
 
+def fit_to_window(settings: Settings, start: dt.date, end: dt.date) -> Settings:
+    """Settings whose validation and monitor windows fit inside [start, end].
+
+    Each of the two later windows takes at most a quarter of the days, so a short demo window
+    (`make demo START=2013-01-01 END=2013-01-28`) still leaves half of it for training.
+    """
+    n_days = len(_window(start, end))
+    cap = max(1, n_days // 4)
+    fitted = {"validation_days": min(settings.validation_days, cap), "monitor_days": min(settings.monitor_days, cap)}
+    if fitted != {"validation_days": settings.validation_days, "monitor_days": settings.monitor_days}:
+        log.info("window of %d days: using %s", n_days, fitted)
+    return settings.model_copy(update=fitted)
+
+
 def training_frame_path(settings: Settings, start: dt.date, end: dt.date) -> Path:
     return settings.lake_dir / "training_sets" / f"{start.isoformat()}_{end.isoformat()}.parquet"
 
@@ -90,7 +104,7 @@ def train_window(settings: Settings, start: dt.date, end: dt.date) -> dict[str, 
 
     t0 = time.perf_counter()
     frame = pd.read_parquet(training_frame_path(settings, start, end))
-    result = train_and_export(settings, frame)
+    result = train_and_export(fit_to_window(settings, start, end), frame)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
 
@@ -108,7 +122,8 @@ def monitor_window(settings: Settings, start: dt.date, end: dt.date) -> dict[str
     from monitoring.run import monitor_windows
 
     t0 = time.perf_counter()
-    result = monitor_windows(settings, pd.read_parquet(training_frame_path(settings, start, end)))
+    frame = pd.read_parquet(training_frame_path(settings, start, end))
+    result = monitor_windows(fit_to_window(settings, start, end), frame)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
 

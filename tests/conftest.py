@@ -60,3 +60,11 @@ def tiny_lake(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     for day in days_between(TINY_START, TINY_END):
         ingest_day(s, day)
     return s
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """`mlflow.set_tracking_uri` exports MLFLOW_TRACKING_URI to the environment, which Settings
+    reads: without this, one test's registry would leak into the next test's Settings (module
+    and session fixtures included, which is why this is a hook and not a fixture)."""
+    os.environ.pop("MLFLOW_TRACKING_URI", None)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serving_fakes import STORE_VALUES, FakeReader, Registry, build_model
+from serving_fakes import STORE_VALUES, FakeReader, Registry, build_model, settings_for
 
 from flightpath.settings import Settings
 
@@ -31,11 +31,6 @@ def copy_registry(template: Path, into: Path) -> Registry:
     into.mkdir(parents=True, exist_ok=True)
     shutil.copy(template, into / "mlflow.db")
     return Registry(f"sqlite:///{into / 'mlflow.db'}")
-
-
-def settings_for(home: Path, registry: Registry, **overrides: object) -> Settings:
-    return Settings(home=home, MLFLOW_TRACKING_URI=registry.tracking_uri,  # type: ignore[call-arg]
-                    reload_interval_s=60, **overrides)
 
 
 @pytest.fixture

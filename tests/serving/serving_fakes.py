@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import onnx
 from onnx import TensorProto, helper
 
 from features import contract
 from features.online import OnlineFeatures, OnlineStoreUnavailable
+from flightpath.settings import Settings
 
 MODEL_NAME = "flight-delay"
 THRESHOLD = 0.5
@@ -172,3 +174,6 @@ class FakeReader:
         return not self.down
 
 
+def settings_for(home: Path, registry: Registry, **overrides: object) -> Settings:
+    return Settings(home=home, MLFLOW_TRACKING_URI=registry.tracking_uri,  # type: ignore[call-arg]
+                    reload_interval_s=60, **overrides)

@@ -6,8 +6,15 @@ import json
 
 import numpy as np
 import pytest
-from conftest import settings_for
-from serving_fakes import BIAS, STORE_VALUES, THRESHOLD, build_model, expected_probability, sha256_of
+from serving_fakes import (
+    BIAS,
+    STORE_VALUES,
+    THRESHOLD,
+    build_model,
+    expected_probability,
+    settings_for,
+    sha256_of,
+)
 
 from features import contract
 from serving.features import to_columns

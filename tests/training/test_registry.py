@@ -1,0 +1,196 @@
+"""Registry flow on a temporary SQLite MLflow: first champion, gated challengers, rollback, checksums.
+
+One module-scoped story trains four models (about a minute) and records what the registry said
+after each step; the tests below each check one claim about it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import onnx
+import pandas as pd
+import pytest
+from training_frames import synthetic_training_frame, training_settings
+
+from features.contract import feature_service_version
+from flightpath.settings import Settings
+from training import train as train_mod
+from training.export import METADATA_KEYS, ExportParityError, export_onnx
+from training.registry import (
+    AUC_TOLERANCE,
+    CHAMPION,
+    RegistryError,
+    download_model,
+    register_and_promote,
+    rollback,
+)
+from training.tracking import client
+from training.train import train_and_export
+
+
+@dataclass
+class Story:
+    settings: Settings
+    trained: dict[str, dict[str, Any]] = field(default_factory=dict)
+    registered: dict[str, dict[str, Any]] = field(default_factory=dict)
+    champion_after: dict[str, str | None] = field(default_factory=dict)
+    rolled_back: dict[str, Any] = field(default_factory=dict)
+
+
+def champion_version(settings: Settings) -> str | None:
+    try:
+        return str(client(settings).get_model_version_by_alias(settings.model_name, CHAMPION).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+@pytest.fixture(scope="module")
+def story(training_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Story:
+    home = tmp_path_factory.mktemp("registry") / "home"
+    good = training_settings(home)
+    steps = {
+        "first": good,
+        # Barely trained: one epoch at a learning rate too small to move the weights.
+        "worse": training_settings(home, epochs=1, learning_rate=1e-6),
+        "better": training_settings(home, seed=good.seed + 1),
+    }
+    s = Story(good)
+    for name, settings in steps.items():
+        s.trained[name] = train_and_export(settings, training_frame)
+        s.registered[name] = register_and_promote(settings, s.trained[name]["run_id"])
+        s.champion_after[name] = champion_version(good)
+    s.rolled_back = rollback(good)
+    s.champion_after["rollback"] = champion_version(good)
+    return s
+
+
+def test_train_result_is_json_ready_and_complete(story: Story) -> None:
+    result = story.trained["first"]
+    json.dumps(result)  # XCom needs this
+    assert {"test_auc", "baseline_test_auc", "test_pr_auc", "test_log_loss"} <= set(result["metrics"])
+    assert 0 < result["threshold"] < 1
+    assert result["split"]["train_end"] < result["split"]["validation_start"] <= result["split"]["test_start"]
+    assert set(result["phase_seconds"]) == {
+        "split",
+        "train",
+        "evaluate",
+        "baseline",
+        "export_parity",
+        "mlflow",
+    }
+    run = client(story.settings).get_run(result["run_id"])
+    assert run.data.tags["feature_service_version"] == feature_service_version()
+    assert (
+        run.data.tags["code_version"]
+        and run.data.metrics["baseline_test_auc"] == result["metrics"]["baseline_test_auc"]
+    )
+    assert run.data.params["train_start"] == result["split"]["train_start"]
+    baseline = client(story.settings).get_run(result["baseline_run_id"])
+    assert baseline.data.tags["role"] == "baseline" and baseline.data.metrics["test_auc"] == pytest.approx(
+        result["metrics"]["baseline_test_auc"]
+    )
+
+
+def test_first_version_that_beats_the_baseline_becomes_champion(story: Story) -> None:
+    trained, reg = story.trained["first"], story.registered["first"]
+    assert trained["metrics"]["test_auc"] > trained["metrics"]["baseline_test_auc"]
+    assert reg["version"] == "1" and reg["decision"] == "promoted"
+    assert "no champion yet" in reg["reason"] and "baseline" in reg["reason"]
+    assert reg["aliases"] == ["challenger", "champion"] and reg["previous_champion"] is None
+    assert story.champion_after["first"] == "1"
+
+
+def test_a_worse_challenger_is_not_promoted_and_says_why(story: Story) -> None:
+    trained, reg = story.trained["worse"], story.registered["worse"]
+    # It was compared with the champion re-scored on its own test window.
+    assert trained["champion_comparison"]["version"] == "1"
+    champion_auc = trained["champion_comparison"]["auc"]
+    assert trained["metrics"]["test_auc"] < champion_auc - AUC_TOLERANCE
+    assert reg["version"] == "2" and reg["decision"] == "rejected" and reg["aliases"] == ["challenger"]
+    assert f"< champion {champion_auc:.4f} - {AUC_TOLERANCE}" in reg["reason"]
+    assert "same test window" in reg["reason"]
+    assert story.champion_after["worse"] == "1"
+
+
+def test_a_good_challenger_is_promoted_and_remembers_the_previous_champion(story: Story) -> None:
+    reg = story.registered["better"]
+    assert reg["version"] == "3" and reg["decision"] == "promoted" and reg["previous_champion"] == "1"
+    assert story.champion_after["better"] == "3"
+    tags = client(story.settings).get_model_version(story.settings.model_name, "3").tags
+    for key in (
+        "sha256",
+        "threshold",
+        "feature_service",
+        "train_window",
+        "gate.decision",
+        "gate.reason",
+        "previous_champion",
+    ):
+        assert tags[key], key
+    assert tags["train_window"] == story.trained["better"]["train_window"]
+
+
+def test_rollback_moves_champion_to_the_previous_champion(story: Story) -> None:
+    assert story.rolled_back == {
+        "model_name": story.settings.model_name,
+        "from_version": "3",
+        "to_version": "1",
+        "champion": "1",
+    }
+    assert story.champion_after["rollback"] == "1"
+    # v1 was the first champion: there is nothing before it.
+    with pytest.raises(RegistryError, match="no previous_champion"):
+        rollback(story.settings)
+
+
+def test_sha256_tag_is_the_hash_of_the_served_file_and_layout_is_flat(story: Story, tmp_path: Path) -> None:
+    settings = story.settings
+    for version in ("1", "2", "3"):
+        path = download_model(settings, version, tmp_path / version)
+        assert path == tmp_path / version / "model.onnx"  # model.onnx sits at the root of the version
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert client(settings).get_model_version(settings.model_name, version).tags["sha256"] == digest
+        assert {p.key for p in onnx.load(str(path)).metadata_props} == set(METADATA_KEYS)
+    # The bytes live under settings.mlflow_artifacts_dir (the experiment's artifact location).
+    stored = list(settings.mlflow_artifacts_dir.glob("models/m-*/artifacts/model.onnx"))
+    digests = {hashlib.sha256(p.read_bytes()).hexdigest() for p in stored}
+    assert story.registered["first"]["sha256"] in digests
+
+
+def test_registering_a_run_twice_returns_the_same_version(story: Story) -> None:
+    again = register_and_promote(story.settings, story.trained["worse"]["run_id"])
+    assert again["already_registered"] and again["version"] == "2" and again["decision"] == "rejected"
+
+
+def test_a_parity_failure_stops_the_pipeline_and_cannot_be_registered(
+    story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def export_then_corrupt(net, prep, metadata):  # type: ignore[no-untyped-def]
+        # An exporter bug stand-in: the real export, then one weight nudged by 10%.
+        model = export_onnx(net, prep, metadata)
+        weight = max(
+            (t for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT),
+            key=lambda t: len(t.raw_data),
+        )
+        array = onnx.numpy_helper.to_array(weight) * 1.1
+        weight.CopyFrom(onnx.numpy_helper.from_array(array, weight.name))
+        return model
+
+    monkeypatch.setattr(train_mod, "export_onnx", export_then_corrupt)
+    small = synthetic_training_frame(days=12, flights_per_day=120, seed=3)
+    settings = training_settings(story.settings.home, epochs=1)
+    with pytest.raises(ExportParityError):
+        train_and_export(settings, small)
+    c = client(settings)
+    experiment = c.get_experiment_by_name(settings.experiment_name)
+    failed = c.search_runs([experiment.experiment_id], "tags.`parity.passed` = 'false'")
+    assert len(failed) == 1 and failed[0].info.status == "FAILED"
+    with pytest.raises(RegistryError, match="only parity-checked ONNX models are registered"):
+        register_and_promote(settings, failed[0].info.run_id)
+    assert champion_version(settings) == "1"  # nothing moved

@@ -1,0 +1,71 @@
+"""MLflow set-up and the facts every run records (code version, feature service).
+
+Experiment tracking answers "which data, code and settings produced this number?" months later.
+Embedded default: a SQLite backend and a local artifact folder, both under settings.mlflow_dir;
+the stack points settings.mlflow_tracking_uri at the MLflow server instead.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import mlflow
+from mlflow import MlflowClient
+
+from features.contract import feature_service_version
+from flightpath.settings import PROJECT_ROOT, Settings
+
+
+def configure_mlflow(settings: Settings) -> str:
+    """Point MLflow (tracking and registry) at settings and make sure the experiment exists.
+
+    Args:
+        settings: mlflow_tracking_uri, mlflow_artifacts_dir, experiment_name.
+    Returns:
+        The experiment id (also made the active experiment).
+    """
+    uri = settings.mlflow_tracking_uri
+    if uri.startswith("sqlite:"):
+        settings.mlflow_dir.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not the folder
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    experiment = mlflow.get_experiment_by_name(settings.experiment_name)
+    if experiment is None:
+        # Artifacts go where settings say, not to ./mlruns relative to whatever the cwd is.
+        settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
+        experiment_id = mlflow.create_experiment(
+            settings.experiment_name, artifact_location=settings.mlflow_artifacts_dir.as_uri()
+        )
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def client(settings: Settings) -> MlflowClient:
+    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+
+
+def code_version() -> str:
+    """Short git commit of the working tree, or "unknown" (e.g. an installed wheel, no git)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def lineage_tags(settings: Settings) -> dict[str, str]:
+    """Tags that tie a run to the code and the feature set it was trained with."""
+    return {
+        "code_version": code_version(),
+        "feature_service": settings.feature_service,
+        "feature_service_version": feature_service_version(),
+    }
