@@ -26,6 +26,9 @@ FEATURE_VIEWS: dict[str, tuple[str, ...]] = {
     "plane_profile": ("plane_year", "plane_seats", "plane_engines"),
     # carrier on-time performance over the 7 days before the flight's day (flights already departed)
     "carrier_performance": ("carrier_delay_rate_7d", "carrier_flights_7d"),
+    # the origin in the 2 hours before the latest full hour: how late departures were, and how
+    # many scheduled flights had still not left (delays propagate through a day)
+    "origin_recent": ("origin_dep_delay_2h", "origin_backlog_2h"),
 }
 
 # Entity join keys per feature view (what the entity dataframe / online request must carry).
@@ -33,6 +36,7 @@ VIEW_JOIN_KEYS: dict[str, tuple[str, ...]] = {
     "weather_at_origin": ("origin",),
     "plane_profile": ("tailnum",),
     "carrier_performance": ("carrier",),
+    "origin_recent": ("origin",),
 }
 
 STORE_FEATURES: tuple[str, ...] = tuple(f for names in FEATURE_VIEWS.values() for f in names)

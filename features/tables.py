@@ -39,6 +39,7 @@ PLANE_COLUMNS: dict[str, str] = {"year": "plane_year", "seats": "plane_seats", "
 # prediction use it; a real registry snapshot would be dated by its download instead.
 PLANE_SNAPSHOT_AT = pd.Timestamp("2012-01-01", tz="UTC")
 CARRIER_HISTORY_DAYS = 7
+ORIGIN_RECENT_WINDOW = pd.Timedelta(hours=2)
 EVENT_TIMESTAMP = "event_timestamp"
 UTC = pd.DatetimeTZDtype("us", "UTC")
 
@@ -134,6 +135,41 @@ def carrier_performance_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFra
     return _typed(frame, "carrier", "carrier_performance")
 
 
+def origin_recent_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """origin_recent rows for every UTC hour boundary H inside the local `day`.
+
+    At H an airport knows which flights left in [H-2h, H) and how late they were, and which flights
+    scheduled in that window have not left yet (the backlog; cancelled ones count, they never
+    leave). Both are known at H, so H is the event timestamp. Nothing about a flight departing
+    after H is used; a flight's own outcome cannot leak, since its prediction time is 2 hours before
+    its departure.
+
+    Args:
+        flights: curated flights of `day` and the day before (late departures cross midnight).
+        day: the local day whose hours the rows are for.
+    Returns:
+        origin, event_timestamp (= H, UTC), origin_dep_delay_2h (NaN when nothing left),
+        origin_backlog_2h; only hours with at least one scheduled or departed flight.
+    """
+    start, end = local_midnight_utc(day), local_midnight_utc(day + dt.timedelta(days=1))
+    hours = pd.date_range(start, end, freq="h", inclusive="left")
+    departed_at = flights["sched_dep_utc"] + pd.to_timedelta(flights["dep_delay"], unit="min")
+    rows = []
+    for origin, group in flights.assign(departed_at=departed_at).groupby("origin", sort=True):
+        sched, dep, delay = group["sched_dep_utc"], group["departed_at"], group["dep_delay"]
+        for hour in hours:
+            lo = hour - ORIGIN_RECENT_WINDOW
+            left = (dep >= lo) & (dep < hour)
+            waiting = (sched >= lo) & (sched < hour) & ~(dep < hour)  # NaT (cancelled) counts as waiting
+            if not (left.any() or waiting.any()):
+                continue
+            rows.append({"origin": origin, EVENT_TIMESTAMP: hour,
+                         "origin_dep_delay_2h": float(delay[left].mean()) if left.any() else float("nan"),
+                         "origin_backlog_2h": float(waiting.sum())})
+    frame = pd.DataFrame(rows, columns=["origin", EVENT_TIMESTAMP, *contract.FEATURE_VIEWS["origin_recent"]])
+    return _typed(frame, "origin", "origin_recent")
+
+
 def _history_days(days: list[dt.date], available: set[dt.date]) -> list[dt.date]:
     """Curated flight days any of `days` looks back on (those not ingested are simply absent:
     the window's first days get partial history, day one none)."""
@@ -157,7 +193,8 @@ def build_feature_tables(settings: Settings, days: list[dt.date]) -> dict[str, i
     write_parquet(planes, view_dir(lake_dir, "plane_profile") / "snapshot.parquet")
     counts["plane_profile"] = len(planes)
 
-    history = _history_days(days, set(lake.available_days(lake_dir, "curated", "flights")))
+    available = set(lake.available_days(lake_dir, "curated", "flights"))
+    history = _history_days(days, available)
     flights = lake.read_partitions(lake_dir, "curated", "flights", history)
     if flights.empty:  # no history at all: keep the columns the builder selects on
         flights = pd.DataFrame({c: pd.Series(dtype=t) for c, t in
@@ -166,10 +203,14 @@ def build_feature_tables(settings: Settings, days: list[dt.date]) -> dict[str, i
     for day in sorted(days):
         weather = weather_table(lake.read_partitions(lake_dir, "curated", "weather", [day]))
         carriers = carrier_performance_table(flights, day)
+        recent_days = [d for d in (day - dt.timedelta(days=1), day) if d in available]
+        recent = origin_recent_table(lake.read_partitions(lake_dir, "curated", "flights", recent_days), day)
         # Written even when empty (Dec 31 has no weather; day one has no carrier history) so
         # the view's glob always matches and a rerun replaces a stale file.
         write_parquet(weather, day_file(lake_dir, "weather_at_origin", day))
         write_parquet(carriers, day_file(lake_dir, "carrier_performance", day))
+        write_parquet(recent, day_file(lake_dir, "origin_recent", day))
         counts["weather_at_origin"] += len(weather)
         counts["carrier_performance"] += len(carriers)
+        counts["origin_recent"] += len(recent)
     return counts

@@ -36,7 +36,7 @@ from features.contract import CATEGORICAL_FEATURES, LABEL, MODEL_INPUTS, NUMERIC
 from flightpath.atomic import write_text, write_with
 
 # Share of model inputs that must drift before we call the window drifted. This is the number a
-# later retraining trigger would act on (see monitoring/NOTES.md): 0.3 of 20 inputs = 6 columns.
+# later retraining trigger would act on (see monitoring/NOTES.md): 0.3 of the 22 inputs = 7 columns.
 # Lower and seasonal weather alone trips it every month; higher and a broken feed can hide.
 DRIFT_ALERT_SHARE = 0.3
 

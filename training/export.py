@@ -30,7 +30,7 @@ from onnx import TensorProto, compose, helper
 from torch import nn
 
 from features.contract import CATEGORICAL_FEATURES, MODEL_INPUTS, NUMERIC_FEATURES
-from training.model import Arrays, FlightDelayNet, predict
+from training.model import Arrays, FlightDelayNet, SeedEnsemble, predict
 from training.preprocess import Preprocessing, categorical_strings, category_indices, numeric_matrix
 
 PARITY_TOLERANCE = 1e-5  # max |p_onnx - p_torch|; measured differences are ~1e-7
@@ -62,7 +62,7 @@ class _PerFeatureInputs(nn.Module):
     never has to know the column order.
     """
 
-    def __init__(self, net: FlightDelayNet, n_numeric: int):
+    def __init__(self, net: FlightDelayNet | SeedEnsemble, n_numeric: int):
         super().__init__()
         self.net = net
         self.n_numeric = n_numeric
@@ -78,7 +78,7 @@ def _index_name(feature: str) -> str:
     return f"{feature}__index"
 
 
-def _export_torch(net: FlightDelayNet, prep: Preprocessing) -> onnx.ModelProto:
+def _export_torch(net: FlightDelayNet | SeedEnsemble, prep: Preprocessing) -> onnx.ModelProto:
     """The torch part: numeric float inputs + categorical int64 index inputs -> probability."""
     wrapper = _PerFeatureInputs(net, len(prep.numeric)).eval()
     batch = 4  # example batch; the exported batch dimension is symbolic
@@ -130,7 +130,7 @@ def _category_lookup(prep: Preprocessing, like: onnx.ModelProto) -> onnx.ModelPr
     )
 
 
-def export_onnx(net: FlightDelayNet, prep: Preprocessing, metadata: dict[str, str]) -> onnx.ModelProto:
+def export_onnx(net: FlightDelayNet | SeedEnsemble, prep: Preprocessing, metadata: dict[str, str]) -> onnx.ModelProto:
     """Build the artifact: category lookup merged in front of the exported torch graph.
 
     Args:
@@ -211,7 +211,7 @@ def predict_onnx(model: onnx.ModelProto | bytes | ort.InferenceSession, frame: p
     return sess.run([OUTPUT_NAME], onnx_feeds(frame, numbers, strings))[0]
 
 
-def predict_torch(net: FlightDelayNet, prep: Preprocessing, frame: pd.DataFrame) -> np.ndarray:
+def predict_torch(net: FlightDelayNet | SeedEnsemble, prep: Preprocessing, frame: pd.DataFrame) -> np.ndarray:
     """(N,) float32 probabilities from torch, encoding categoricals in Python (not the graph)."""
     data = Arrays.of(numeric_matrix(frame, prep.numeric), category_indices(frame, prep), np.zeros(len(frame)))
     return predict(net, data)
@@ -248,7 +248,7 @@ def parity_rows(held_out: pd.DataFrame, seed: int, rows: int = PARITY_MIN_ROWS) 
 
 def check_parity(
     model: onnx.ModelProto | bytes,
-    net: FlightDelayNet,
+    net: FlightDelayNet | SeedEnsemble,
     prep: Preprocessing,
     held_out: pd.DataFrame,
     seed: int,

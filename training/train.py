@@ -35,7 +35,7 @@ from training.export import (
     predict_onnx,
     save_onnx,
 )
-from training.model import Arrays, predict, train_model
+from training.model import Arrays, predict, train_ensemble
 from training.preprocess import (
     MIN_CATEGORY_COUNT,
     Preprocessing,
@@ -92,7 +92,7 @@ def train_and_export(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]:
         train_arrays, val_arrays, test_arrays = (
             encode(p, prep) for p in (split.train, split.validation, split.test)
         )
-        trained = train_model(prep, train_arrays, val_arrays, settings)
+        trained = train_ensemble(prep, train_arrays, val_arrays, settings)
 
     with timed(seconds, "evaluate"):
         y_val, y_test = val_arrays.y.numpy(), test_arrays.y.numpy()

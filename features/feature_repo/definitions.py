@@ -30,12 +30,16 @@ VIEW_TTL: dict[str, dt.timedelta] = {
     # Whole days because the duckdb join (ibis) rejects a timedelta mixing days and seconds.
     # If a carrier has no row for a day, the previous day's row (older, but known) is used.
     "carrier_performance": dt.timedelta(days=2),
+    # One row per origin and hour; an hour without a row (no schedule at night) leaves the
+    # feature missing rather than reusing a stale evening value the next morning.
+    "origin_recent": dt.timedelta(hours=2),
 }
 
 VIEW_DESCRIPTIONS: dict[str, str] = {
     "weather_at_origin": "Latest hourly weather observation at the origin airport.",
     "plane_profile": "Static plane profile from the planes registry snapshot.",
     "carrier_performance": "Carrier share of 15+ min delays in the 7 local days before the flight's day.",
+    "origin_recent": "Mean delay of departures and flights still waiting at the origin, 2 hours before each hour.",
 }
 
 

@@ -111,3 +111,26 @@ def test_rebuild_is_byte_identical(store_copy) -> None:
     counts = build_feature_tables(settings, settings.demo_days())
     assert digests() == before
     assert counts["weather_at_origin"] > 900 and counts["plane_profile"] > 3000
+
+
+def test_origin_recent_uses_only_what_had_happened_by_each_hour() -> None:
+    from features.tables import origin_recent_table
+
+    def flight(sched: str, delay: float | None) -> dict:
+        return {"origin": "JFK", "sched_dep_utc": pd.Timestamp(sched, tz="UTC"), "dep_delay": delay}
+
+    flights = pd.DataFrame([
+        flight("2013-01-10 15:00", 30.0),   # leaves 15:30
+        flight("2013-01-10 15:30", None),   # cancelled: never leaves, waits forever
+        flight("2013-01-10 16:30", 10.0),   # leaves 16:40
+        flight("2013-01-10 16:50", 200.0),  # leaves 20:10: still waiting at 17:00 and 18:00
+    ])
+    table = origin_recent_table(flights, dt.date(2013, 1, 10)).set_index("event_timestamp")
+    at = lambda h: table.loc[pd.Timestamp(f"2013-01-10 {h}:00", tz="UTC")]  # noqa: E731
+    # At 16:00 only the 15:30 departure had happened; the cancelled one is waiting.
+    assert at(16)["origin_dep_delay_2h"] == 30.0 and at(16)["origin_backlog_2h"] == 1.0
+    # At 17:00: departures 15:30 (30) and 16:40 (10); waiting: the cancelled one and the 16:50.
+    assert at(17)["origin_dep_delay_2h"] == 20.0 and at(17)["origin_backlog_2h"] == 2.0
+    # The 200-minute delay is unknown until 20:10: no row before 21:00 reflects it.
+    assert all(table.loc[table.index < pd.Timestamp("2013-01-10 20:11", tz="UTC"), "origin_dep_delay_2h"] < 200)
+    assert at(21)["origin_dep_delay_2h"] == 200.0

@@ -26,6 +26,8 @@ _NUMERIC_SCALE: dict[str, tuple[float, float]] = {
     "plane_engines": (2.0, 0.1),
     "carrier_delay_rate_7d": (0.2, 0.05),
     "carrier_flights_7d": (800.0, 200.0),
+    "origin_dep_delay_2h": (8.0, 20.0),
+    "origin_backlog_2h": (4.0, 3.0),
     "sched_hour": (13.0, 4.0),
     "sched_weekday": (3.0, 2.0),
     "sched_month": (2.0, 0.8),

@@ -98,7 +98,7 @@ def test_imputation_and_category_lookup_happen_inside_the_graph(artifact: Artifa
     base = raw_rows(artifact, 1)
     rows = pd.concat([base] * 5, ignore_index=True)
     rows.loc[0, list(NUMERIC_FEATURES)] = np.nan  # every numeric missing
-    rows.loc[1, list(NUMERIC_FEATURES)] = prep.medians  # ... is the same as sending the medians
+    rows.loc[1, list(NUMERIC_FEATURES)] = prep.medians  # imputed values, but without the "missing" flags
     rows.loc[2, list(CATEGORICAL_FEATURES)] = ["ZZ", "XXX", "NOWHERE"]  # never seen
     rows.loc[3, list(CATEGORICAL_FEATURES)] = ["QQ", "", "ALSO-NEW"]  # never seen, empty string
     rows.loc[4, "dest"] = "PSE"  # seen in train but rare: pooled into the same OOV bucket
@@ -109,7 +109,8 @@ def test_imputation_and_category_lookup_happen_inside_the_graph(artifact: Artifa
     p_torch = predict_torch(artifact.net, prep, rows)
     assert np.isfinite(p_onnx).all() and ((p_onnx > 0) & (p_onnx < 1)).all()
     np.testing.assert_allclose(p_onnx, p_torch, rtol=0, atol=1e-5)
-    assert p_onnx[0] == pytest.approx(p_onnx[1], abs=1e-6)  # NaN -> median, in the graph
+    # NaN -> median + a missing flag, in the graph: so "missing" is not the same as "median".
+    assert p_onnx[0] != pytest.approx(p_onnx[1], abs=1e-6)
     assert p_onnx[2] == pytest.approx(p_onnx[3], abs=1e-6) == pytest.approx(p_onnx[4], abs=1e-6)  # all OOV
     assert "PSE" not in prep.vocabularies["dest"]
 
@@ -168,3 +169,23 @@ def test_same_seed_gives_the_same_onnx_predictions(artifact: Artifact, training_
     assert not np.array_equal(
         predict_torch(net, artifact.prep, rows), predict_torch(artifact.net, artifact.prep, rows)
     )
+
+
+def test_a_seed_ensemble_exports_as_one_graph_with_the_mean_logit(training_frame: pd.DataFrame, tmp_path: Path) -> None:
+    import torch
+
+    from training.model import SeedEnsemble, train_ensemble
+
+    settings = training_settings(tmp_path, ensemble_size=2, epochs=2)
+    split = time_split(training_frame, settings)
+    prep = fit_preprocessing(split.train)
+    val = encode(split.validation, prep)
+    result = train_ensemble(prep, encode(split.train, prep), val, settings)
+    assert isinstance(result.net, SeedEnsemble) and len(result.net.nets) == 2
+    a, b = result.net.nets
+    with torch.no_grad():  # members differ (different seeds) and the ensemble is their mean logit
+        la, lb = a.logits(val.numeric, val.categorical), b.logits(val.numeric, val.categorical)
+        assert not torch.allclose(la, lb)
+        assert torch.allclose(result.net.logits(val.numeric, val.categorical), (la + lb) / 2)
+    model = export_onnx(result.net, prep, METADATA)
+    assert check_parity(model, result.net, prep, split.test, seed=1)["max_abs_diff"] <= 1e-5

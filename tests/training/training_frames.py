@@ -63,6 +63,8 @@ def synthetic_training_frame(
         "plane_engines": rng.choice([1, 2], n, p=[0.05, 0.95]),
         "carrier_delay_rate_7d": rng.beta(2, 7, n),
         "carrier_flights_7d": rng.integers(50, 900, n).astype(float),
+        "origin_dep_delay_2h": rng.normal(8, 20, n),
+        "origin_backlog_2h": rng.poisson(4, n).astype(float),
         "sched_hour": local.hour + local.minute / 60.0,
         "sched_weekday": local.weekday.to_numpy(),
         "sched_month": local.month.to_numpy(),
@@ -128,6 +130,7 @@ def training_settings(home: Path, **overrides: object) -> Settings:
         "batch_size": 256,
         "learning_rate": 5e-3,
         "hidden_units": 32,
+        "ensemble_size": 1,
     }
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]
