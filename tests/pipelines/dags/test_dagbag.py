@@ -14,11 +14,32 @@ def test_dagbag_has_no_import_errors(dags_dir: Path) -> None:
     assert bag.import_errors == {}
     demo = bag.dags.get("flightpath_demo")
     assert demo is not None
+    assert set(bag.dags) == {"flightpath_demo", "flightpath_daily"}
     assert {t.task_id for t in demo.tasks} == {
         "ingest", "features", "training_frame", "train", "promote", "monitor", "summary"}
     assert demo.doc_md and "flightpath" in demo.doc_md.lower()
     for t in demo.tasks:
         assert t.retries >= 1 and t.execution_timeout is not None, t.task_id
+
+
+def test_daily_dag_processes_one_local_day_per_run(dags_dir: Path) -> None:
+    import pendulum
+    from airflow.dag_processing.dagbag import DagBag
+
+    daily = DagBag(dag_folder=str(dags_dir)).dags["flightpath_daily"]
+    assert {t.task_id for t in daily.tasks} == {"ingest", "features", "materialize"}
+    assert daily.max_active_runs and daily.max_active_runs <= 4
+    assert daily.task_dict["features"].depends_on_past
+    # The run for Jan 5 covers exactly the New York day Jan 5 (Airflow 3's cron default would not).
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    timetable = coerce_to_core_timetable(daily.timetable)
+    interval = timetable.infer_manual_data_interval(run_after=pendulum.datetime(2013, 1, 6, tz="America/New_York"))
+    assert interval.start.in_timezone("America/New_York") == pendulum.datetime(2013, 1, 5, tz="America/New_York")
+    assert interval.end - interval.start == pendulum.duration(days=1)
+    assert daily.end_date.in_timezone("America/New_York").date().isoformat() == "2013-12-31"
+    for t in daily.tasks:
+        assert t.retries >= 1 and t.execution_timeout is not None and t.doc_md, t.task_id
 
 
 def test_dag_files_do_not_import_torch_or_feast(dags_dir: Path) -> None:
