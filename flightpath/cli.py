@@ -132,8 +132,11 @@ def demo(start: StartOpt = None, end: EndOpt = None) -> None:
     t0 = time.perf_counter()
     summary = _demo.run_dag(s, first, last)
     t_pipeline = time.perf_counter() - t0
-    with_prediction = _demo.serve_and_predict(s, _demo.sample_flight(s, last))
-    typer.echo(_demo.report(s, summary, with_prediction, t_pipeline, time.perf_counter() - t0))
+    if not _demo.has_champion(summary):
+        typer.echo(_demo.report(s, summary, None, t_pipeline, time.perf_counter() - t0))
+        raise typer.Exit(code=2)
+    served = _demo.serve_and_predict(s, _demo.sample_flight(s, last))
+    typer.echo(_demo.report(s, summary, served, t_pipeline, time.perf_counter() - t0))
 
 
 if __name__ == "__main__":

@@ -94,7 +94,13 @@ def _get(d: dict[str, Any], *keys: str, default: Any = "?") -> Any:
     return d
 
 
-def report(settings: Settings, summary: dict[str, Any], served: dict[str, Any], pipeline_s: float, total_s: float) -> str:
+def has_champion(summary: dict[str, Any]) -> bool:
+    """Did the run leave a `champion` to serve? (Not when the model lost to the baseline.)"""
+    return bool(_get(summary, "steps", "promote", "champion", default=None))
+
+
+def report(settings: Settings, summary: dict[str, Any], served: dict[str, Any] | None, pipeline_s: float,
+           total_s: float) -> str:
     """The demo's closing text: timings, the honest numbers, and where to look next."""
     st = summary["steps"]
     train, promote, monitor = st.get("train", {}), st.get("promote", {}), st.get("monitor", {})
@@ -120,11 +126,21 @@ def report(settings: Settings, summary: dict[str, Any], served: dict[str, Any], 
         f"  MLflow UI        make mlflow-ui   (then http://127.0.0.1:5000)",
         f"  drift report     {_get(monitor, 'html_path')}",
         f"  run summary      {steps.summary_path(settings)}",
-        f"  the service      make serve       (then {served['url']}/docs)",
-        "",
-        "Sample prediction (POST /v1/predict):",
-        f"  request  {json.dumps(served['request'])}",
-        f"  response {json.dumps(served['response'])}",
+        f"  the service      make serve       (then http://{settings.serve_host}:{settings.serve_port}/docs)",
         "",
     ]
+    if served is None:
+        lines += [
+            "No model was promoted, so there is nothing to serve: the gate refused a network that did not beat",
+            "the logistic-regression baseline on the later window (that is the gate doing its job).",
+            "A longer window (make demo START=2013-01-01 END=2013-03-31) gives the network more to learn from.",
+            "",
+        ]
+    else:
+        lines += [
+            "Sample prediction (POST /v1/predict):",
+            f"  request  {json.dumps(served['request'])}",
+            f"  response {json.dumps(served['response'])}",
+            "",
+        ]
     return "\n".join(lines)
