@@ -39,9 +39,8 @@ demo: $(STAMP) ## run the whole loop on the embedded default, then serve and pre
 test: $(STAMP) $(CHECKOV_STAMP) ## run the test suite (CI=true turns missing PostgreSQL/Redis from a skip into a failure)
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -q
 
-lint: $(STAMP) ## ruff check + format check
+lint: $(STAMP) ## ruff check (pyflakes, pycodestyle, isort, bugbear, pyupgrade rules)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check . || true
 
 clean: ## remove all runtime state (.flightpath/: lake, feature store, MLflow, Airflow, reports)
 	rm -rf .flightpath

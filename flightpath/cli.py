@@ -23,7 +23,9 @@ from flightpath.settings import get_settings
 app = typer.Typer(help="flightpath: production ML for one real problem, on a laptop.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 
-StartOpt = Annotated[dt.datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="first day (default: demo_start)")]
+StartOpt = Annotated[
+    dt.datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="first day (default: demo_start)")
+]
 EndOpt = Annotated[dt.datetime | None, typer.Option("--end", formats=["%Y-%m-%d"], help="last day (default: demo_end)")]
 
 
@@ -65,7 +67,8 @@ def backfill(start: StartOpt = None, end: EndOpt = None) -> None:
     from pipelines import steps
 
     s, window = get_settings(), _window(start, end)
-    _print({"ingest": steps.ingest_window(s, *window, progress=_progress), "features": steps.features_window(s, *window)})
+    ingested = steps.ingest_window(s, *window, progress=_progress)
+    _print({"ingest": ingested, "features": steps.features_window(s, *window)})
 
 
 @app.command()

@@ -28,7 +28,8 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str = "INFO", json_lines: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    plain = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(JsonFormatter() if json_lines else plain)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

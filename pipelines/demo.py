@@ -94,6 +94,10 @@ def _get(d: dict[str, Any], *keys: str, default: Any = "?") -> Any:
     return d
 
 
+def _num(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def has_champion(summary: dict[str, Any]) -> bool:
     """Did the run leave a `champion` to serve? (Not when the model lost to the baseline.)"""
     return bool(_get(summary, "steps", "promote", "champion", default=None))
@@ -104,6 +108,7 @@ def report(settings: Settings, summary: dict[str, Any], served: dict[str, Any] |
     """The demo's closing text: timings, the honest numbers, and where to look next."""
     st = summary["steps"]
     train, promote, monitor = st.get("train", {}), st.get("promote", {}), st.get("monitor", {})
+    flights = _get(st, "ingest", "flights", default={})
     lines = [
         "",
         f"flightpath demo: window {summary['window']['start']} .. {summary['window']['end']}",
@@ -113,17 +118,18 @@ def report(settings: Settings, summary: dict[str, Any], served: dict[str, Any] |
         f"  {'pipeline total':<15} {pipeline_s:>8.1f}   (DAG run incl. Airflow start-up)",
         f"  {'demo total':<15} {total_s:>8.1f}   (incl. serving start-up and one prediction)",
         "",
-        f"Flights ingested: {_get(st, 'ingest', 'flights', 'rows_in')}, curated {_get(st, 'ingest', 'flights', 'curated')}, "
-        f"quarantined {_get(st, 'ingest', 'flights', 'quarantined')}",
-        f"ROC-AUC on the later test window ({_get(train, 'split', 'test_start')} .. {_get(train, 'split', 'test_end')}):",
-        f"  model (PyTorch MLP, ONNX)      {_get(train, 'metrics', 'test_auc')}",
-        f"  logistic-regression baseline   {_get(train, 'metrics', 'baseline_test_auc')}",
+        f"Flights ingested: {flights.get('rows_in', '?')}, curated {flights.get('curated', '?')}, "
+        f"quarantined {flights.get('quarantined', '?')}",
+        f"ROC-AUC on the later test window ({_get(train, 'split', 'test_start')} .. "
+        f"{_get(train, 'split', 'test_end')}):",
+        f"  model (PyTorch MLP ensemble, ONNX)   {_num(_get(train, 'metrics', 'test_auc'))}",
+        f"  logistic-regression baseline         {_num(_get(train, 'metrics', 'baseline_test_auc'))}",
         f"Registry: {settings.model_name} version {_get(promote, 'version')}: {_get(promote, 'decision')} "
         f"({_get(promote, 'reason')})",
-        f"Drift (training window vs later window): share of drifted features {_get(monitor, 'drift_share')}",
+        f"Drift (earlier days vs the later window): share of drifted features {_num(_get(monitor, 'drift_share'))}",
         "",
         "Look next:",
-        f"  MLflow UI        make mlflow-ui   (then http://127.0.0.1:5000)",
+        "  MLflow UI        make mlflow-ui   (then http://127.0.0.1:5000)",
         f"  drift report     {_get(monitor, 'html_path')}",
         f"  run summary      {steps.summary_path(settings)}",
         f"  the service      make serve       (then http://{settings.serve_host}:{settings.serve_port}/docs)",

@@ -50,7 +50,8 @@ def _sched_local(raw: pd.DataFrame) -> pd.Series:
 def _to_utc(local: pd.Series) -> pd.Series:
     """Localize New York wall time; a time in the spring-forward gap becomes NaT (quarantined),
     an ambiguous one takes the first occurrence (DST), as the serving contract does."""
-    return local.dt.tz_localize(LOCAL_TZ, nonexistent="NaT", ambiguous=np.ones(len(local), dtype=bool)).dt.tz_convert("UTC")
+    first = np.ones(len(local), dtype=bool)  # ambiguous -> the first occurrence (daylight time)
+    return local.dt.tz_localize(LOCAL_TZ, nonexistent="NaT", ambiguous=first).dt.tz_convert("UTC")
 
 
 def flight_rules(raw: pd.DataFrame, day: dt.date, carriers: set[str]) -> list[tuple[str, pd.Series]]:
@@ -62,7 +63,8 @@ def flight_rules(raw: pd.DataFrame, day: dt.date, carriers: set[str]) -> list[tu
     dep_time = _num(raw["dep_time"])
     key_cols = ["carrier", "flight", "origin", "year", "month", "day", "sched_dep_time"]
     missing_key = raw[key_cols].isna().any(axis=1)
-    key = raw["carrier"].astype(str) + "|" + raw["flight"].astype(str) + "|" + raw["origin"].astype(str) + "|" + utc.astype(str)
+    key = raw["carrier"].astype(str) + "|" + raw["flight"].astype(str) + "|" + raw["origin"].astype(str)
+    key = key + "|" + utc.astype(str)
     return [
         ("missing_key", missing_key),
         ("bad_flight_number", ~raw["flight"].fillna("").str.fullmatch(r"\d{1,4}")),
@@ -131,7 +133,8 @@ def validate_flights(raw: pd.DataFrame, day: dt.date, carriers: set[str]) -> Val
         "distance": _num(good["distance"]).astype("float64"),
     })
     # Deterministic order -> byte-identical reruns.
-    curated = curated.sort_values(["sched_dep_utc", "carrier", "flight", "origin"], kind="mergesort").reset_index(drop=True)
+    curated = curated.sort_values(["sched_dep_utc", "carrier", "flight", "origin"], kind="mergesort")
+    curated = curated.reset_index(drop=True)
     CURATED_FLIGHTS.validate(curated)
     quarantine = raw[bad].assign(reason=reason[bad].astype(str)).reset_index(drop=True)
     return ValidationResult(curated, quarantine, counts)
@@ -168,8 +171,8 @@ def validate_weather(raw: pd.DataFrame, day: dt.date) -> ValidationResult:
     reason, counts = _apply_rules(raw, weather_rules(raw, day))
     bad = reason.notna()
     good = raw[~bad]
-    curated = pd.DataFrame({"origin": good["origin"].astype(str),
-                            "time_hour": pd.to_datetime(good["time_hour"], utc=True).astype(pd.DatetimeTZDtype("us", "UTC"))})
+    observed = pd.to_datetime(good["time_hour"], utc=True).astype(pd.DatetimeTZDtype("us", "UTC"))
+    curated = pd.DataFrame({"origin": good["origin"].astype(str), "time_hour": observed})
     for col in WEATHER_NUMERIC:
         curated[col] = _num(good[col]).astype("float64")
     curated = curated.sort_values(["time_hour", "origin"], kind="mergesort").reset_index(drop=True)

@@ -39,7 +39,8 @@ def test_dag_run_then_predict_over_http(airflow_settings: Settings, monkeypatch:
     summary = demo.run_dag(s, START, END)
     steps = summary["steps"]
     assert steps["ingest"]["days"] == 14
-    assert steps["ingest"]["flights"]["rows_in"] == steps["ingest"]["flights"]["curated"] + steps["ingest"]["flights"]["quarantined"]
+    flights = steps["ingest"]["flights"]
+    assert flights["rows_in"] == flights["curated"] + flights["quarantined"]
     metrics = steps["train"]["metrics"]
     assert 0.5 < metrics["test_auc"] <= 1.0 and 0.5 < metrics["baseline_test_auc"] <= 1.0
     assert steps["promote"]["version"]

@@ -31,6 +31,7 @@ WEIGHTS: dict[str, float] = {
     "wx_precip": 3.0, "wx_pressure": -0.0005, "wx_visib": -0.1,
     "plane_year": 0.0002, "plane_seats": 0.001, "plane_engines": 0.05,
     "carrier_delay_rate_7d": 2.0, "carrier_flights_7d": 0.0005,
+    "origin_dep_delay_2h": 0.01, "origin_backlog_2h": 0.05,
     "sched_hour": 0.08, "sched_weekday": 0.03, "sched_month": 0.02, "days_to_holiday": -0.02,
 }
 assert set(WEIGHTS) == set(contract.NUMERIC_FEATURES)
@@ -146,6 +147,7 @@ STORE_VALUES: dict[str, float | None] = {
     "wx_precip": 0.0, "wx_pressure": 1012.0, "wx_visib": 10.0,
     "plane_year": 1999.0, "plane_seats": 149.0, "plane_engines": 2.0,
     "carrier_delay_rate_7d": 0.25, "carrier_flights_7d": 410.0,
+    "origin_dep_delay_2h": 12.5, "origin_backlog_2h": 3.0,
 }
 
 
