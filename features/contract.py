@@ -29,6 +29,12 @@ FEATURE_VIEWS: dict[str, tuple[str, ...]] = {
     # the origin in the 2 hours before the latest full hour: how late departures were, and how
     # many scheduled flights had still not left (delays propagate through a day)
     "origin_recent": ("origin_dep_delay_2h", "origin_backlog_2h"),
+    # the route (origin-dest) over the 14 days before the flight's day (flights already departed):
+    # 7 days hold too few flights of a thin route for a stable rate
+    "route_performance": ("route_delay_rate_14d", "route_flights_14d"),
+    # departures scheduled from the origin in the flight's local hour (cancelled ones included):
+    # the published schedule, known before the day begins
+    "origin_schedule": ("origin_sched_departures_hour",),
 }
 
 # Entity join keys per feature view (what the entity dataframe / online request must carry).
@@ -37,6 +43,9 @@ VIEW_JOIN_KEYS: dict[str, tuple[str, ...]] = {
     "plane_profile": ("tailnum",),
     "carrier_performance": ("carrier",),
     "origin_recent": ("origin",),
+    # composite keys as strings, built by features.keys (route_key, origin_hour_key)
+    "route_performance": ("route",),
+    "origin_schedule": ("origin_hour",),
 }
 
 STORE_FEATURES: tuple[str, ...] = tuple(f for names in FEATURE_VIEWS.values() for f in names)

@@ -19,16 +19,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from features import contract
+from features.keys import NO_TAILNUM
 from features.store import PROJECT
 from flightpath.settings import Settings
 
-# Feast cannot look up a null entity value (it crashes sorting keys), so an absent tail number is
-# sent as the empty string, which no plane has: the plane features come back missing.
-NO_TAILNUM = ""
 # Feast's suffix for a feature's event timestamp in OnlineResponse.to_dict(include_event_timestamps=True).
 TIMESTAMP_SUFFIX = "__ts"
-# Where a read's ping goes: any well-formed entity works, absent keys are answered as missing.
-PING_ENTITY: dict[str, str | None] = {"origin": "EWR", "tailnum": None, "carrier": "UA"}
+
+
+def join_keys() -> tuple[str, ...]:
+    """Every join key the feature views need, once each, in contract order."""
+    return tuple(dict.fromkeys(k for keys in contract.VIEW_JOIN_KEYS.values() for k in keys))
+
+
+# Keys a request always carries (validated by serving); any other join key of the contract
+# (e.g. composite keys such as route) must be present in the entity too, see `entity_rows`.
+BASE_KEYS = ("origin", "tailnum", "carrier")
+# Where a read's ping goes: any well-formed entity works, absent keys are answered as missing
+# (the empty string is a key no row has).
+PING_ENTITY: dict[str, str | None] = {"origin": "EWR", "tailnum": None, "carrier": "UA",
+                                      **{k: "" for k in join_keys() if k not in BASE_KEYS}}
 
 
 class OnlineStoreUnavailable(RuntimeError):
@@ -55,15 +65,26 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
 def entity_rows(entities: list[dict[str, str | None]]) -> list[dict[str, str]]:
     """Request entities -> Feast entity rows (join keys only; None tail number -> NO_TAILNUM).
 
+    Every join key of contract.VIEW_JOIN_KEYS beyond origin/tailnum/carrier (composite keys such
+    as "route") is copied from the entity as a string; other entity fields are ignored.
+
     Raises:
-        ValueError: if origin or carrier is missing (serving validates them before this).
+        ValueError: if origin or carrier is missing (serving validates them before this), or
+            another join key of the contract is absent from the entity.
     """
+    extra = [k for k in join_keys() if k not in BASE_KEYS]
     rows = []
     for i, entity in enumerate(entities):
         if not entity.get("origin") or not entity.get("carrier"):
             raise ValueError(f"entity {i} needs origin and carrier, got {entity}")
-        rows.append({"origin": str(entity["origin"]), "carrier": str(entity["carrier"]),
-                     "tailnum": str(entity.get("tailnum") or NO_TAILNUM)})
+        row = {"origin": str(entity["origin"]), "carrier": str(entity["carrier"]),
+               "tailnum": str(entity.get("tailnum") or NO_TAILNUM)}
+        for key in extra:
+            if entity.get(key) is None:
+                raise ValueError(f"entity {i} needs join key {key!r} (features.keys.entity_keys builds it), "
+                                 f"got {entity}")
+            row[key] = str(entity[key])
+        rows.append(row)
     return rows
 
 

@@ -7,6 +7,8 @@ One parquet file per view and day, so a daily run adds its own files and never r
 
     lake/features/weather_at_origin/2013-01-05.parquet     hourly observations of that local day
     lake/features/carrier_performance/2013-01-05.parquet   one row per carrier, known at midnight
+    lake/features/route_performance/2013-01-05.parquet     one row per route, known at midnight
+    lake/features/origin_schedule/2013-01-05.parquet       one row per origin and local hour of the day
     lake/features/plane_profile/snapshot.parquet           the planes dimension (no history)
 
 Every row carries `event_timestamp` (tz-aware UTC): the moment from which the value was known.
@@ -23,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from features import contract
+from features.keys import origin_hour_key, route_key
 from flightpath import lake
 from flightpath.atomic import write_parquet
 from flightpath.settings import LOCAL_TZ, Settings
@@ -39,6 +42,7 @@ PLANE_COLUMNS: dict[str, str] = {"year": "plane_year", "seats": "plane_seats", "
 # prediction use it; a real registry snapshot would be dated by its download instead.
 PLANE_SNAPSHOT_AT = pd.Timestamp("2012-01-01", tz="UTC")
 CARRIER_HISTORY_DAYS = 7
+ROUTE_HISTORY_DAYS = 14
 ORIGIN_RECENT_WINDOW = pd.Timedelta(hours=2)
 EVENT_TIMESTAMP = "event_timestamp"
 UTC = pd.DatetimeTZDtype("us", "UTC")
@@ -106,12 +110,36 @@ def plane_table(planes: pd.DataFrame) -> pd.DataFrame:
     return _typed(frame, "tailnum", "plane_profile")
 
 
+def departed_by_midnight(flights: pd.DataFrame, day: dt.date, history_days: int) -> pd.DataFrame:
+    """Flights of the `history_days` local days before `day` that had departed when `day` began.
+
+    Departed means not cancelled and scheduled departure + delay before local midnight (a 23:50
+    flight that left at 00:20 is not yet known at midnight; it counts the next day). The flight's
+    own day never counts. Shared by the carrier and route views so both follow one rule.
+
+    Args:
+        flights: curated flights; any rows, those outside day-history_days..day-1 are ignored.
+        day: the local day the performance rows are for.
+        history_days: how many local days before `day` to look back on.
+    Returns:
+        The matching rows of `flights`, unchanged.
+    """
+    midnight = local_midnight_utc(day)
+    window = {(day - dt.timedelta(days=k)).isoformat() for k in range(1, history_days + 1)}
+    departed_at = flights["sched_dep_utc"] + pd.to_timedelta(flights["dep_delay"], unit="min")
+    return flights[flights["day"].isin(window) & ~flights["cancelled"] & (departed_at < midnight)]
+
+
+def _delay_stats(known: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
+    """Share of 15+ minute delays ("mean") and flight count ("size") per key, keys sorted."""
+    late = (known["dep_delay"] >= contract.DELAY_THRESHOLD_MIN).astype("float64")
+    return late.groupby(keys).agg(["mean", "size"]).reset_index()
+
+
 def carrier_performance_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
     """carrier_performance rows for `day`: what each carrier did in the 7 local days before it.
 
-    Only flights that had actually departed when `day` began count: not cancelled, and
-    scheduled departure + delay before local midnight (a 23:50 flight that left at 00:20 is
-    not yet known at midnight; it counts the next day). The flight's own day never counts.
+    Only flights that had actually departed when `day` began count (`departed_by_midnight`).
 
     Args:
         flights: curated flights; any rows, those outside day-7..day-1 are ignored.
@@ -120,19 +148,72 @@ def carrier_performance_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFra
         carrier, event_timestamp (= local midnight starting `day`, UTC), carrier_delay_rate_7d
         (share with dep_delay >= 15), carrier_flights_7d (count). No history -> no row.
     """
-    midnight = local_midnight_utc(day)
-    window = {(day - dt.timedelta(days=k)).isoformat() for k in range(1, CARRIER_HISTORY_DAYS + 1)}
-    departed_at = flights["sched_dep_utc"] + pd.to_timedelta(flights["dep_delay"], unit="min")
-    known = flights[flights["day"].isin(window) & ~flights["cancelled"] & (departed_at < midnight)]
-    late = (known["dep_delay"] >= contract.DELAY_THRESHOLD_MIN).astype("float64")
-    stats = late.groupby(known["carrier"]).agg(["mean", "size"]).reset_index()
+    known = departed_by_midnight(flights, day, CARRIER_HISTORY_DAYS)
+    stats = _delay_stats(known, known["carrier"])
     frame = pd.DataFrame({
         "carrier": stats["carrier"],
-        EVENT_TIMESTAMP: midnight,
+        EVENT_TIMESTAMP: local_midnight_utc(day),
         "carrier_delay_rate_7d": stats["mean"],
         "carrier_flights_7d": stats["size"],
     })
     return _typed(frame, "carrier", "carrier_performance")
+
+
+def route_performance_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """route_performance rows for `day`: each route's delays in the 14 local days before it.
+
+    Same rule as the carrier view (`departed_by_midnight`), keyed by `keys.route_key`.
+
+    Args:
+        flights: curated flights (origin, dest, day, sched_dep_utc, dep_delay, cancelled); those
+            outside day-14..day-1 are ignored.
+        day: the local day the rows are for.
+    Returns:
+        route, event_timestamp (= local midnight starting `day`, UTC), route_delay_rate_14d
+        (share with dep_delay >= 15), route_flights_14d (count). A route with no departed flight
+        in the window has no row (its features are missing, not zero).
+    """
+    known = departed_by_midnight(flights, day, ROUTE_HISTORY_DAYS)
+    routes = pd.Series([route_key(o, d) for o, d in zip(known["origin"], known["dest"], strict=True)],
+                       index=known.index, name="route", dtype=object)
+    stats = _delay_stats(known, routes)
+    frame = pd.DataFrame({
+        "route": stats["route"],
+        EVENT_TIMESTAMP: local_midnight_utc(day),
+        "route_delay_rate_14d": stats["mean"],
+        "route_flights_14d": stats["size"],
+    })
+    return _typed(frame, "route", "route_performance")
+
+
+def origin_schedule_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    """origin_schedule rows for `day`: departures scheduled from each origin in each local hour.
+
+    Every curated flight of `day` counts, cancelled ones included: the schedule is published
+    ahead, and a cancellation is an outcome, not known when the day begins. Keys come from
+    `keys.origin_hour_key` on the local wall-clock time, so on the fall-back night both 01:xx
+    hours share one key (and one count), exactly as a request for "01:30" looks it up.
+
+    Args:
+        flights: curated flights (day, origin, sched_dep_local); rows of other days are ignored.
+        day: the local day the rows are for.
+    Returns:
+        origin_hour, event_timestamp (= local midnight starting `day`, UTC: the schedule is known
+        before the day begins), origin_sched_departures_hour (count). Hours with no scheduled
+        departure have no row.
+    """
+    # An empty read has no columns at all (no partition for the day): no schedule, no rows.
+    todays = flights[flights["day"] == day.isoformat()] if len(flights.columns) else None
+    keys = [] if todays is None else [origin_hour_key(o, t) for o, t in
+                                      zip(todays["origin"], todays["sched_dep_local"], strict=True)]
+    hours = pd.Series(keys, name="origin_hour", dtype=object)
+    counts = hours.groupby(hours).size()
+    frame = pd.DataFrame({
+        "origin_hour": counts.index.to_numpy(dtype=object),
+        EVENT_TIMESTAMP: local_midnight_utc(day),
+        "origin_sched_departures_hour": counts.to_numpy(),
+    })
+    return _typed(frame, "origin_hour", "origin_schedule")
 
 
 def origin_recent_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
@@ -173,7 +254,8 @@ def origin_recent_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
 def _history_days(days: list[dt.date], available: set[dt.date]) -> list[dt.date]:
     """Curated flight days any of `days` looks back on (those not ingested are simply absent:
     the window's first days get partial history, day one none)."""
-    wanted = {d - dt.timedelta(days=k) for d in days for k in range(1, CARRIER_HISTORY_DAYS + 1)}
+    longest = max(CARRIER_HISTORY_DAYS, ROUTE_HISTORY_DAYS)
+    wanted = {d - dt.timedelta(days=k) for d in days for k in range(1, longest + 1)}
     return sorted(wanted & available)
 
 
@@ -198,19 +280,26 @@ def build_feature_tables(settings: Settings, days: list[dt.date]) -> dict[str, i
     flights = lake.read_partitions(lake_dir, "curated", "flights", history)
     if flights.empty:  # no history at all: keep the columns the builder selects on
         flights = pd.DataFrame({c: pd.Series(dtype=t) for c, t in
-                                {"day": str, "carrier": str, "sched_dep_utc": UTC,
+                                {"day": str, "carrier": str, "origin": str, "dest": str, "sched_dep_utc": UTC,
                                  "dep_delay": "float64", "cancelled": bool}.items()})
     for day in sorted(days):
         weather = weather_table(lake.read_partitions(lake_dir, "curated", "weather", [day]))
         carriers = carrier_performance_table(flights, day)
         recent_days = [d for d in (day - dt.timedelta(days=1), day) if d in available]
-        recent = origin_recent_table(lake.read_partitions(lake_dir, "curated", "flights", recent_days), day)
+        recent_flights = lake.read_partitions(lake_dir, "curated", "flights", recent_days)
+        recent = origin_recent_table(recent_flights, day)
+        routes = route_performance_table(flights, day)
+        schedule = origin_schedule_table(recent_flights, day)  # keeps only `day`'s own flights
         # Written even when empty (Dec 31 has no weather; day one has no carrier history) so
         # the view's glob always matches and a rerun replaces a stale file.
         write_parquet(weather, day_file(lake_dir, "weather_at_origin", day))
         write_parquet(carriers, day_file(lake_dir, "carrier_performance", day))
         write_parquet(recent, day_file(lake_dir, "origin_recent", day))
+        write_parquet(routes, day_file(lake_dir, "route_performance", day))
+        write_parquet(schedule, day_file(lake_dir, "origin_schedule", day))
         counts["weather_at_origin"] += len(weather)
         counts["carrier_performance"] += len(carriers)
         counts["origin_recent"] += len(recent)
+        counts["route_performance"] += len(routes)
+        counts["origin_schedule"] += len(schedule)
     return counts

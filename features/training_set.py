@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features import contract
+from features.keys import entity_keys
 from features.request_time import calendar_columns
 from features.store import PROJECT, feature_store
 from features.tables import day_file
@@ -25,7 +26,8 @@ from flightpath.settings import Settings
 FLIGHT_KEY: tuple[str, ...] = ("carrier", "flight", "origin", "dest", "tailnum",
                                "sched_dep_utc", "sched_dep_local", "day")
 ORDER: list[str] = ["sched_dep_utc", "carrier", "flight", "origin"]
-DAILY_VIEWS = ("weather_at_origin", "carrier_performance")  # views with one file per day
+# views with one file per day (checked before a join: missing files would join as missing features)
+DAILY_VIEWS = ("weather_at_origin", "carrier_performance", "route_performance", "origin_schedule")
 ROW = "_row"  # our own row id: the join result is matched back on it, never on the keys
 
 
@@ -45,19 +47,25 @@ def label(dep_delay: pd.Series, cancelled: pd.Series) -> pd.Series:
 def entity_frame(flights: pd.DataFrame, horizon: dt.timedelta) -> pd.DataFrame:
     """The entity dataframe Feast joins against: keys + prediction time, one row per flight.
 
+    The keys come from features.keys.entity_keys, the function the online reader calls too, so a
+    composite key (route, origin_hour) is spelled the same on both sides. The keys are join
+    columns only: training_set copies none of the composite ones into its output.
+
     Args:
-        flights: curated flights, in the order the result should keep.
+        flights: curated flights (origin, dest, tailnum, carrier, sched_dep_local, sched_dep_utc),
+            in the order the result should keep.
         horizon: how long before scheduled departure the prediction is made.
     Returns:
-        _row, origin, tailnum, carrier, event_timestamp (tz-aware UTC).
+        _row, then one column per join key (origin, tailnum, carrier, route, origin_hour; an
+        unknown tail number is keys.NO_TAILNUM), event_timestamp (tz-aware UTC).
     """
-    return pd.DataFrame({
-        ROW: np.arange(len(flights), dtype="int64"),
-        "origin": flights["origin"],
-        "tailnum": flights["tailnum"],
-        "carrier": flights["carrier"],
-        "event_timestamp": flights["sched_dep_utc"] - horizon,
-    })
+    keys = [entity_keys(*row) for row in zip(flights["origin"], flights["dest"], flights["tailnum"],
+                                             flights["carrier"], flights["sched_dep_local"], strict=True)]
+    names = list(dict.fromkeys(key for view_keys in contract.VIEW_JOIN_KEYS.values() for key in view_keys))
+    frame = pd.DataFrame(keys, columns=names, index=flights.index, dtype=object)
+    frame.insert(0, ROW, np.arange(len(flights), dtype="int64"))
+    frame["event_timestamp"] = flights["sched_dep_utc"] - horizon
+    return frame
 
 
 def join_features(settings: Settings, entities: pd.DataFrame, project: str = PROJECT) -> pd.DataFrame:

@@ -28,7 +28,7 @@ def predict_flights(
     request_id: str,
 ) -> list[Prediction]:
     started = time.perf_counter()
-    entities = [entity_of(f.carrier, f.origin, f.tailnum) for f in flights]
+    entities = [entity_of(f) for f in flights]
     values, missing, degraded_reason = read_online(reader, entities)
     rows = assemble(flights, values, missing, degraded_reason)
     probabilities = model.predict(to_columns([r.inputs for r in rows]))  # (batch,)

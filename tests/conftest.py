@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,5 +67,13 @@ def tiny_lake(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """`mlflow.set_tracking_uri` exports MLFLOW_TRACKING_URI to the environment, which Settings
     reads: without this, one test's registry would leak into the next test's Settings (module
-    and session fixtures included, which is why this is a hook and not a fixture)."""
+    and session fixtures included, which is why this is a hook and not a fixture).
+
+    The same for the registry URI: training's `mlflow.set_registry_uri` is a process global (and
+    an env var), and an MlflowClient built with only a tracking URI would keep using the previous
+    test's registry ("Registered Model ... not found" in tests/serving after tests/training)."""
     os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
+    mlflow = sys.modules.get("mlflow")  # only if a test imported it: importing it here costs seconds
+    if mlflow is not None:
+        mlflow.set_registry_uri(None)  # None = "follow the tracking URI"

@@ -33,6 +33,11 @@ VIEW_TTL: dict[str, dt.timedelta] = {
     # One row per origin and hour; an hour without a row (no schedule at night) leaves the
     # feature missing rather than reusing a stale evening value the next morning.
     "origin_recent": dt.timedelta(hours=2),
+    # Daily rows stamped at local midnight like carrier_performance, hence the same 2 days.
+    "route_performance": dt.timedelta(days=2),
+    # Keys carry their own date, so a row can never be reused for another day whatever the TTL;
+    # 2 days only has to cover the 24-25 h from the day's midnight to its last departure.
+    "origin_schedule": dt.timedelta(days=2),
 }
 
 VIEW_DESCRIPTIONS: dict[str, str] = {
@@ -40,6 +45,8 @@ VIEW_DESCRIPTIONS: dict[str, str] = {
     "plane_profile": "Static plane profile from the planes registry snapshot.",
     "carrier_performance": "Carrier share of 15+ min delays in the 7 local days before the flight's day.",
     "origin_recent": "Mean delay of departures and flights still waiting at the origin, 2 hours before each hour.",
+    "route_performance": "Route (origin-dest) share of 15+ min delays in the 14 local days before the flight's day.",
+    "origin_schedule": "Departures scheduled from the origin in the flight's local hour (published before the day).",
 }
 
 
@@ -65,6 +72,12 @@ def feature_objects(settings: Settings) -> list[Any]:
                           description="Plane tail number; may be unknown (a missing feature, not an error)."),
         "carrier": Entity(name="carrier", join_keys=["carrier"], value_type=ValueType.STRING,
                           description="Two-letter airline code."),
+        # Composite keys, one string column each (features.keys builds them for every side).
+        "route": Entity(name="route", join_keys=["route"], value_type=ValueType.STRING,
+                        description="Origin and destination, e.g. JFK-LAX (features.keys.route_key)."),
+        "origin_hour": Entity(name="origin_hour", join_keys=["origin_hour"], value_type=ValueType.STRING,
+                              description="Origin and local date-hour of the scheduled departure, e.g. "
+                                          "JFK|2013-01-05T08 (features.keys.origin_hour_key)."),
     }
 
     views = []

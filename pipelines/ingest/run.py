@@ -33,11 +33,6 @@ def check_day(day: dt.date) -> None:
         raise IngestError(f"{day} is outside the data: days from {DATA_FIRST_DAY} to {DATA_LAST_DAY} are allowed")
 
 
-def _rows_of_day(df: pd.DataFrame, day: dt.date) -> pd.DataFrame:
-    mask = (df["year"] == str(day.year)) & (df["month"] == str(day.month)) & (df["day"] == str(day.day))
-    return df[mask].reset_index(drop=True)
-
-
 def _raw_partition(settings: Settings, dataset: str, day: dt.date, drop: pd.DataFrame) -> pd.DataFrame:
     """Raw is immutable: the first drop of a day is kept as it came; later runs read it back."""
     path = lake.partition_file(settings.lake_dir, "raw", dataset, day)
@@ -62,7 +57,7 @@ def ingest_day(settings: Settings, day: dt.date, data_dir: Path | None = None) -
     """Ingest flights and weather of one local day. Returns the quality summary per dataset."""
     check_day(day)
     carriers = set(source.source_frame("airlines", data_dir)["carrier"])
-    flights_drop = _rows_of_day(source.source_frame("flights", data_dir), day)
+    flights_drop = source.rows_of_day("flights", day, data_dir)
     if flights_drop.empty:
         raise IngestError(f"the source has no flights for {day}; every day from {DATA_FIRST_DAY} to "
                           f"{DATA_LAST_DAY} should have some: the source file looks truncated")
@@ -71,7 +66,7 @@ def ingest_day(settings: Settings, day: dt.date, data_dir: Path | None = None) -
 
     # Weather may legitimately be empty (the data has no observations for Dec 31): a missing
     # feature downstream, not an error here.
-    weather_raw = _raw_partition(settings, "weather", day, _rows_of_day(source.source_frame("weather", data_dir), day))
+    weather_raw = _raw_partition(settings, "weather", day, source.rows_of_day("weather", day, data_dir))
     weather = _write_validated(settings, "weather", day, weather_raw, validate_weather(weather_raw, day))
     summary = {"day": day.isoformat(), "flights": flights, "weather": weather}
     log.info("ingested %s", summary)

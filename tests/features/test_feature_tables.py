@@ -15,6 +15,8 @@ from features.tables import (
     carrier_performance_table,
     day_file,
     local_midnight_utc,
+    origin_schedule_table,
+    route_performance_table,
     view_dir,
     weather_table,
 )
@@ -134,3 +136,101 @@ def test_origin_recent_uses_only_what_had_happened_by_each_hour() -> None:
     # The 200-minute delay is unknown until 20:10: no row before 21:00 reflects it.
     assert all(table.loc[table.index < pd.Timestamp("2013-01-10 20:11", tz="UTC"), "origin_dep_delay_2h"] < 200)
     assert at(21)["origin_dep_delay_2h"] == 200.0
+
+
+def _local(day: dt.date, hhmm: str) -> pd.Timestamp:
+    return pd.Timestamp(f"{day.isoformat()} {hhmm}")
+
+
+def _flight(origin: str, dest: str, day: dt.date, hhmm: str, delay: float | None) -> dict:
+    """One curated-shaped flight (naive local wall time + UTC, as the lake holds them)."""
+    local = _local(day, hhmm)
+    return {"day": day.isoformat(), "origin": origin, "dest": dest, "carrier": "UA",
+            "sched_dep_local": local,
+            "sched_dep_utc": local.tz_localize("America/New_York", ambiguous=True).tz_convert("UTC"),
+            "dep_delay": delay, "cancelled": delay is None}
+
+
+def test_route_performance_counts_only_the_14_days_before_and_departed_flights() -> None:
+    d = lambda k: DAY - dt.timedelta(days=k)  # noqa: E731
+    flights = pd.DataFrame([
+        _flight("JFK", "LAX", d(1), "10:00", 30.0),   # counts, late
+        _flight("JFK", "LAX", d(14), "12:00", 0.0),   # counts, first day of the window
+        _flight("JFK", "LAX", d(1), "23:50", 30.0),   # leaves 00:20 on DAY: unknown at midnight
+        _flight("JFK", "LAX", d(15), "12:00", 60.0),  # before the window
+        _flight("JFK", "LAX", DAY, "06:00", 100.0),   # the flight's own day
+        _flight("JFK", "LAX", d(2), "09:00", None),   # cancelled: never departed
+        _flight("EWR", "LAX", d(1), "09:00", 0.0),    # another route
+    ])
+    table = route_performance_table(flights, DAY).set_index("route")
+    assert table.index.tolist() == ["EWR-LAX", "JFK-LAX"]
+    assert table.loc["JFK-LAX", "route_flights_14d"] == 2.0
+    assert table.loc["JFK-LAX", "route_delay_rate_14d"] == 0.5
+    assert table.loc["EWR-LAX", "route_delay_rate_14d"] == 0.0
+    assert (table["event_timestamp"] == local_midnight_utc(DAY)).all()
+
+
+def test_route_performance_ignores_the_flights_own_day(feature_store_home: Settings) -> None:
+    flights = _flights(feature_store_home)
+    before = route_performance_table(flights, DAY)
+    assert len(before) > 100  # the tiny window's routes
+    future = flights["day"] >= DAY.isoformat()
+    rewritten = flights.assign(dep_delay=flights["dep_delay"].mask(future & ~flights["cancelled"], 600.0))
+    pd.testing.assert_frame_equal(route_performance_table(rewritten, DAY), before)
+    # ...while the same change to the day before does move it (the test can fail).
+    past = flights["day"] == (DAY - dt.timedelta(days=1)).isoformat()
+    rewritten = flights.assign(dep_delay=flights["dep_delay"].mask(past & ~flights["cancelled"], 600.0))
+    assert (route_performance_table(rewritten, DAY)["route_delay_rate_14d"]
+            > before["route_delay_rate_14d"]).any()
+
+
+def test_route_performance_matches_a_direct_count(feature_store_home: Settings) -> None:
+    flights = _flights(feature_store_home)
+    table = route_performance_table(flights, DAY).set_index("route")
+    window = [(DAY - dt.timedelta(days=k)).isoformat() for k in range(1, 15)]
+    route = flights[(flights["origin"] == "JFK") & (flights["dest"] == "LAX") & flights["day"].isin(window)
+                    & ~flights["cancelled"]]
+    departed_at = route["sched_dep_utc"] + pd.to_timedelta(route["dep_delay"], unit="min")
+    departed = route[departed_at < local_midnight_utc(DAY)]
+    assert len(departed) > 50
+    assert table.loc["JFK-LAX", "route_flights_14d"] == len(departed)
+    assert table.loc["JFK-LAX", "route_delay_rate_14d"] == pytest.approx((departed["dep_delay"] >= 15).mean())
+
+
+def test_origin_schedule_counts_every_scheduled_departure_of_the_hour() -> None:
+    flights = pd.DataFrame([
+        _flight("JFK", "LAX", DAY, "08:05", 0.0),
+        _flight("JFK", "SFO", DAY, "08:55", None),   # cancelled: still on the published schedule
+        _flight("JFK", "LAX", DAY, "09:10", 300.0),  # counted in its scheduled hour, not when it left
+        _flight("LGA", "ORD", DAY, "08:30", 0.0),
+        _flight("JFK", "LAX", DAY - dt.timedelta(days=1), "08:15", 0.0),  # another day
+    ])
+    table = origin_schedule_table(flights, DAY).set_index("origin_hour")
+    assert table["origin_sched_departures_hour"].to_dict() == {
+        "JFK|2013-01-10T08": 2.0, "JFK|2013-01-10T09": 1.0, "LGA|2013-01-10T08": 1.0}
+    # Known from the midnight that starts the day: before any of its departures.
+    assert (table["event_timestamp"] == pd.Timestamp("2013-01-10 05:00", tz="UTC")).all()
+
+
+def test_origin_schedule_on_the_fall_back_night_counts_both_01_hours_under_one_key() -> None:
+    day = dt.date(2013, 11, 3)
+    first, second = pd.Timestamp("2013-11-03 05:30", tz="UTC"), pd.Timestamp("2013-11-03 06:30", tz="UTC")
+    flights = pd.DataFrame([_flight("JFK", "LAX", day, "01:30", 0.0), _flight("JFK", "SFO", day, "01:30", 0.0)])
+    flights["sched_dep_utc"] = [first, second]  # EDT 01:30, then EST 01:30: one wall-clock hour
+    table = origin_schedule_table(flights, day)
+    assert table["origin_hour"].tolist() == ["JFK|2013-11-03T01"]
+    assert table["origin_sched_departures_hour"].tolist() == [2.0]
+    assert table["event_timestamp"].tolist() == [pd.Timestamp("2013-11-03 04:00", tz="UTC")]  # EDT midnight
+
+
+def test_new_views_are_written_for_every_day_even_when_empty(feature_store_home: Settings) -> None:
+    lake_dir = feature_store_home.lake_dir
+    first = pd.read_parquet(day_file(lake_dir, "route_performance", feature_store_home.demo_start))
+    assert first.empty  # day one has no history
+    assert list(first.columns) == ["route", "event_timestamp", *contract.FEATURE_VIEWS["route_performance"]]
+    for day in feature_store_home.demo_days():
+        schedule = pd.read_parquet(day_file(lake_dir, "origin_schedule", day))
+        curated = lake.read_partitions(lake_dir, "curated", "flights", [day])
+        assert schedule["origin_sched_departures_hour"].sum() == len(curated)  # cancelled included
+        assert (schedule["event_timestamp"] == local_midnight_utc(day)).all()
+        assert day_file(lake_dir, "route_performance", day).exists()

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from features import contract
+from features.keys import entity_keys
 from features.materialize import materialize
 from features.online import OnlineFeatureReader, OnlineStoreUnavailable
 from features.store import apply_repo, feature_store, redis_connection_string
@@ -20,12 +21,13 @@ from features.training_set import join_features
 from flightpath.settings import PROJECT_ROOT, Settings
 from tests.conftest import require_service
 
+# Flights of the last materialized day (2013-01-14), keys built like serving builds them.
 ENTITIES: list[dict[str, str | None]] = [
-    {"origin": "EWR", "tailnum": "N14228", "carrier": "UA"},
-    {"origin": "JFK", "tailnum": "N619AA", "carrier": "AA"},
-    {"origin": "LGA", "tailnum": "N24211", "carrier": "DL"},
-    {"origin": "JFK", "tailnum": "N516JB", "carrier": "B6"},
-    {"origin": "LGA", "tailnum": "N3ALAA", "carrier": "MQ"},
+    entity_keys(origin, dest, tailnum, carrier, dt.datetime(2013, 1, 14, hour, 30))
+    for origin, dest, tailnum, carrier, hour in [
+        ("EWR", "IAH", "N14228", "UA", 8), ("JFK", "MIA", "N619AA", "AA", 9), ("LGA", "ATL", "N24211", "DL", 10),
+        ("JFK", "BOS", "N516JB", "B6", 14), ("LGA", "ORD", "N3ALAA", "MQ", 17),
+    ]
 ]
 
 
@@ -47,6 +49,9 @@ def test_online_equals_offline_at_the_end_of_the_materialized_interval(
     offline = _offline_at(feature_store_home, ENTITIES, materialized_end)
     _assert_same(online, offline)
     assert online[0].values["wx_temp"] is not None and online[0].values["plane_seats"] is not None
+    # the composite keys reach their rows too (parity on all-missing values would prove nothing)
+    assert all(f.values["route_delay_rate_14d"] is not None for f in online)
+    assert all(f.values["origin_sched_departures_hour"] is not None for f in online)
     stamps = online[0].event_timestamps
     assert stamps["carrier_performance"] == dt.datetime(2013, 1, 14, 5, tzinfo=dt.UTC)  # last midnight
     assert dt.timedelta(0) <= materialized_end - stamps["weather_at_origin"] <= dt.timedelta(hours=3)
@@ -55,8 +60,8 @@ def test_online_equals_offline_at_the_end_of_the_materialized_interval(
 def test_unknown_or_absent_tailnum_is_a_missing_plane_not_an_error(feature_store_home: Settings) -> None:
     plane = list(contract.FEATURE_VIEWS["plane_profile"])
     unknown, absent = OnlineFeatureReader(feature_store_home).read([
-        {"origin": "JFK", "tailnum": "N0TAPLANE", "carrier": "AA"},
-        {"origin": "JFK", "tailnum": None, "carrier": "AA"},
+        {**ENTITIES[1], "tailnum": "N0TAPLANE"},
+        {**ENTITIES[1], "tailnum": None},
     ])
     for features in (unknown, absent):
         assert all(features.values[name] is None for name in plane)

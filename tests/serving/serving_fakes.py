@@ -32,6 +32,7 @@ WEIGHTS: dict[str, float] = {
     "plane_year": 0.0002, "plane_seats": 0.001, "plane_engines": 0.05,
     "carrier_delay_rate_7d": 2.0, "carrier_flights_7d": 0.0005,
     "origin_dep_delay_2h": 0.01, "origin_backlog_2h": 0.05,
+    "route_delay_rate_14d": 1.5, "route_flights_14d": 0.001, "origin_sched_departures_hour": 0.02,
     "sched_hour": 0.08, "sched_weekday": 0.03, "sched_month": 0.02, "days_to_holiday": -0.02,
 }
 assert set(WEIGHTS) == set(contract.NUMERIC_FEATURES)
@@ -148,7 +149,11 @@ STORE_VALUES: dict[str, float | None] = {
     "plane_year": 1999.0, "plane_seats": 149.0, "plane_engines": 2.0,
     "carrier_delay_rate_7d": 0.25, "carrier_flights_7d": 410.0,
     "origin_dep_delay_2h": 12.5, "origin_backlog_2h": 3.0,
+    "route_delay_rate_14d": 0.18, "route_flights_14d": 120.0, "origin_sched_departures_hour": 22.0,
 }
+# Every store feature has a value here (wx_wind_gust: None, a real gap), so tests can name the
+# one missing feature exactly; a feature left out of this dict would be reported missing too.
+assert set(STORE_VALUES) == set(contract.STORE_FEATURES)
 
 
 @dataclass

@@ -60,7 +60,9 @@ def test_predict_answers_with_the_models_probability_and_logs_a_row(client, fake
     assert body["missing_features"] == ["wx_wind_gust"]
     assert body["degraded"] is False
     assert body["request_id"] == "req-42" == r.headers["x-request-id"]
-    assert fake_reader.calls == [[{"origin": "EWR", "tailnum": "N14228", "carrier": "UA"}]]
+    # Every join key, composite ones included, spelled as features.keys.entity_keys spells them.
+    assert fake_reader.calls == [[{"origin": "EWR", "tailnum": "N14228", "carrier": "UA",
+                                   "route": "EWR-IAH", "origin_hour": "EWR|2013-01-01T05"}]]
 
     (row,) = [r for r in wait_for_rows(log_url(client), "req-42") if r["request_id"] == "req-42"]
     assert row["request_id"] == "req-42"

@@ -1,0 +1,300 @@
+"""A faster serving read path: the online tables read directly, decoded the way Feast decodes them.
+
+    reader = reader_for(settings)                      # same interface as OnlineFeatureReader
+    [feats] = reader.read([{"origin": "JFK", "tailnum": "N619AA", "carrier": "AA"}])
+    reader.ping()
+
+`FeatureStore.get_online_features` spends most of a one-row read resolving feature views and
+building protobuf responses in Python (docs/benchmarks.md: the store read itself is a small part).
+This reader does that resolution once, from the registry, on first use: for each feature view of
+the feature service, its join key, the features requested and the online table (SQLite) or hash
+fields (Redis). A read is then one SQLite statement (or one Redis pipeline of HMGETs) plus
+decoding, using Feast's own pieces so the bytes mean exactly what they mean to Feast:
+`serialize_entity_key` (entity_key_serialization_version 3) for keys, `ValueProto` and
+`feast_value_type_to_python_type` for values, and the same `parse_response` as the Feast path.
+tests/features/test_fast_online.py checks it returns what OnlineFeatureReader returns.
+
+Like OnlineFeatureReader: importing this module does not import Feast, an unknown key is a
+missing feature, an unreachable store or an unapplied registry is `OnlineStoreUnavailable`, and
+the online store does not apply the views' TTL (callers judge staleness by `event_timestamps`).
+Assumes the registry does not change under a running reader (a new `feast apply` that renames
+views needs a new reader, as it would a new serving process).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from features.online import (
+    PING_ENTITY,
+    TIMESTAMP_SUFFIX,
+    OnlineFeatures,
+    OnlineStoreUnavailable,
+    _connection_errors,
+    entity_rows,
+    parse_response,
+)
+from features.store import PROJECT, REDIS_CLIENT_OPTIONS
+from flightpath.settings import Settings
+
+ENTITY_KEY_SERIALIZATION_VERSION = 3
+# (event timestamp in whole UTC seconds, 0 = none; feature name -> serialized ValueProto)
+_Row = tuple[int, dict[str, bytes]]
+
+
+@dataclass(frozen=True)
+class _View:
+    """One feature view of the service, resolved once."""
+
+    name: str
+    join_key: str  # our views have exactly one join key each
+    features: tuple[str, ...]  # requested features, in the service's order
+    table: str  # SQLite online table
+    hash_fields: tuple[bytes, ...]  # Redis: murmur3 field per feature, then the "_ts:<view>" field
+
+
+@lru_cache(maxsize=16384)
+def _entity_key(join_key: str, value: str) -> bytes:
+    """Feast's serialized entity key for one string join key (cached: keys repeat across requests)."""
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    proto = EntityKey(join_keys=[join_key], entity_values=[Value(string_val=value)])
+    return serialize_entity_key(proto, entity_key_serialization_version=ENTITY_KEY_SERIALIZATION_VERSION)
+
+
+def _resolve(settings: Settings, project: str) -> tuple[list[_View], Any]:
+    """The service's views from the registry, and Feast's value decoder. Raises OnlineStoreUnavailable."""
+    from feast.errors import FeastObjectNotFoundException
+    from feast.infra.online_stores.helpers import _mmh3, compute_table_id
+    from feast.type_map import feast_value_type_to_python_type
+
+    from features.store import feature_store
+
+    store = feature_store(settings, project)
+    try:
+        service = store.get_feature_service(settings.feature_service)
+        versioning = store.config.registry.enable_online_feature_view_versioning
+        views = []
+        for projection in service.feature_view_projections:
+            fv = store.get_feature_view(projection.name)
+            if len(fv.join_keys) != 1:
+                raise ValueError(f"feature view {fv.name} has join keys {fv.join_keys}; this reader handles one")
+            names = tuple(f.name for f in projection.features)
+            fields = tuple(_mmh3(f"{fv.name}:{n}") for n in names) + (f"_ts:{fv.name}".encode(),)
+            views.append(_View(name=projection.name_to_use(), join_key=fv.join_keys[0], features=names,
+                               table=compute_table_id(project, fv, versioning), hash_fields=fields))
+    except (FeastObjectNotFoundException, *_connection_errors()) as exc:
+        raise OnlineStoreUnavailable(
+            f"feature service {settings.feature_service!r} is not in the registry at "
+            f"{settings.feast_dir}: apply the feature repo first ({exc})") from exc
+    return views, feast_value_type_to_python_type
+
+
+class _Reader:
+    """Shared part: lazy one-time resolution, request -> Feast-shaped column dict -> OnlineFeatures."""
+
+    def __init__(self, settings: Settings, project: str = PROJECT) -> None:
+        self._settings = settings
+        self._project = project
+        self._views: list[_View] | None = None
+        self._decode: Any = None
+        self._lock = threading.Lock()
+
+    def _resolved(self) -> list[_View]:
+        if self._views is None:
+            with self._lock:
+                if self._views is None:
+                    views, decode = _resolve(self._settings, self._project)
+                    self._decode = decode
+                    self._views = views
+        return self._views
+
+    def _fetch(self, views: list[_View], rows: list[dict[str, str]]) -> dict[str, list[_Row]]:
+        """Per view, per entity row: (event timestamp in whole UTC seconds, 0 if none;
+        feature name -> serialized ValueProto)."""
+        raise NotImplementedError
+
+    def read(self, entities: list[dict[str, str | None]]) -> list[OnlineFeatures]:
+        """Store features for each entity ({"origin", "tailnum", "carrier"}), in order.
+
+        Raises:
+            OnlineStoreUnavailable: the store cannot be reached (or the repo was never applied).
+            ValueError: an entity lacks origin or carrier.
+        """
+        if not entities:
+            return []
+        rows = entity_rows(entities)
+        views = self._resolved()
+        try:
+            fetched = self._fetch(views, rows)
+        except _connection_errors() as exc:
+            raise OnlineStoreUnavailable(f"{self._settings.online_store} online store unreachable: {exc}") from exc
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        decode = self._decode
+        response: dict[str, list[Any]] = {}
+        for view in views:
+            per_row = fetched[view.name]
+            for name in view.features:
+                column = []
+                for _, values in per_row:
+                    proto = Value()
+                    raw = values.get(name)
+                    if raw:
+                        proto.ParseFromString(raw)
+                    column.append(decode(proto))
+                response[name] = column
+                # Feast reports whole seconds (Timestamp.seconds), 0 for a key it did not find.
+                response[name + TIMESTAMP_SUFFIX] = [seconds for seconds, _ in per_row]
+        return parse_response(response, len(rows))
+
+    def ping(self) -> bool:
+        """True if the store answers a read right now."""
+        try:
+            self.read([PING_ENTITY])
+        except OnlineStoreUnavailable:
+            return False
+        return True
+
+
+class SqliteOnlineReader(_Reader):
+    """Reads Feast's SQLite online tables directly (one read-only connection per thread)."""
+
+    def __init__(self, settings: Settings, project: str = PROJECT) -> None:
+        super().__init__(settings, project)
+        self._path = settings.feast_dir.resolve() / "online.db"
+        self._local = threading.local()
+        self._sql: dict[tuple[int, int], str] = {}
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # Read-only: a missing file is an error (unavailable), never an empty new database.
+            conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, timeout=0.5)
+            self._local.conn = conn
+        return conn
+
+    def _statement(self, views: list[_View], n_keys: int) -> str:
+        key = (id(views), n_keys)
+        sql = self._sql.get(key)
+        if sql is None:
+            marks = ",".join("?" * n_keys)
+            sql = " UNION ALL ".join(
+                f'SELECT {i}, entity_key, feature_name, value, event_ts FROM "{v.table}" WHERE entity_key IN ({marks})'
+                for i, v in enumerate(views))
+            self._sql[key] = sql
+        return sql
+
+    def _fetch(self, views: list[_View], rows: list[dict[str, str]]) -> dict[str, list[_Row]]:
+        # Distinct keys per view, so n entities with the same origin ask for it once.
+        keys = [[_entity_key(v.join_key, row[v.join_key]) for row in rows] for v in views]
+        width = max(len(set(k)) for k in keys)
+        params: list[bytes] = []
+        for view_keys in keys:
+            distinct = list(dict.fromkeys(view_keys))
+            params.extend(distinct + distinct[-1:] * (width - len(distinct)))  # pad: same statement
+        found: list[dict[bytes, tuple[str | None, dict[str, bytes]]]] = [{} for _ in views]
+        for i, key, feature, value, ts in self._conn().execute(self._statement(views, width), params):
+            _, values = found[i].setdefault(key, (ts, {}))
+            values[feature] = value
+            found[i][key] = (ts, values)  # Feast keeps the last row's timestamp
+        out = {}
+        for view, view_keys, by_key in zip(views, keys, found, strict=True):
+            out[view.name] = [(_sqlite_seconds(by_key[k][0]), by_key[k][1]) if k in by_key else (0, {})
+                              for k in view_keys]
+        return out
+
+
+def _sqlite_seconds(raw: Any) -> int:
+    """Feast's stored event_ts -> the whole UTC seconds Feast reports.
+
+    Feast writes the naive UTC time through its sqlite3 adapter `int(naive.timestamp())` (which
+    reads the naive value as *local* time) and reads it back with `datetime.fromtimestamp(int)`
+    (local again) and then labels it UTC; the two local-time steps cancel out. We do the same
+    steps, so the result is Feast's even where they would not cancel (a DST gap on a non-UTC host).
+    """
+    if raw is None:
+        return 0
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    if isinstance(raw, str) and not raw.lstrip("-").isdigit():  # an ISO string (other adapters)
+        stamp = dt.datetime.fromisoformat(raw)
+    else:
+        stamp = dt.datetime.fromtimestamp(int(raw))
+    return int(stamp.replace(tzinfo=dt.UTC, microsecond=0).timestamp())
+
+
+class RedisOnlineReader(_Reader):
+    """Reads Feast's Redis hashes directly: one pipeline of HMGETs per request (fail-fast client)."""
+
+    def __init__(self, settings: Settings, project: str = PROJECT) -> None:
+        super().__init__(settings, project)
+        self._client: Any = None
+        self._project_bytes = project.encode()
+
+    def _redis(self) -> Any:
+        if self._client is None:
+            self._client = _redis_client(self._settings.redis_url)
+        return self._client
+
+    def _fetch(self, views: list[_View], rows: list[dict[str, str]]) -> dict[str, list[_Row]]:
+        from google.protobuf.timestamp_pb2 import Timestamp
+
+        with self._redis().pipeline(transaction=False) as pipe:
+            for view in views:
+                for row in rows:
+                    pipe.hmget(_entity_key(view.join_key, row[view.join_key]) + self._project_bytes,
+                               list(view.hash_fields))
+            replies = pipe.execute()
+        out: dict[str, list[_Row]] = {}
+        it = iter(replies)
+        for view in views:
+            per_row = []
+            for _ in rows:
+                reply = next(it)
+                values = {n: v for n, v in zip(view.features, reply[:-1], strict=True) if v}
+                ts = Timestamp()
+                if reply[-1]:
+                    ts.ParseFromString(reply[-1])
+                # Feast answers a missing key with epoch 0 and empty values: both become "missing".
+                per_row.append((int(ts.seconds), values))
+            out[view.name] = per_row
+        return out
+
+
+def _redis_client(url: str) -> Any:
+    """redis-py client from Feast's connection string ("host:port,key=value,..."), failing fast
+    like the Feast path (features.store.REDIS_CLIENT_OPTIONS: 0.5 s timeouts, no retries)."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    first, *options = [p.strip() for p in url.split(",")]
+    host, _, port = first.partition(":")
+    kwargs: dict[str, Any] = {"host": host or "localhost", "port": int(port or 6379)}
+    opts = {**REDIS_CLIENT_OPTIONS, **dict(o.split("=", 1) for o in options if "=" in o)}
+    kwargs["socket_timeout"] = float(opts.pop("socket_timeout"))
+    kwargs["socket_connect_timeout"] = float(opts.pop("socket_connect_timeout"))
+    opts.pop("retry", None)
+    kwargs["retry"] = Retry(NoBackoff(), 0)
+    if "password" in opts:
+        kwargs["password"] = opts.pop("password")
+    if "db" in opts:
+        kwargs["db"] = int(opts.pop("db"))
+    if opts.pop("ssl", "false").lower() == "true":
+        kwargs["ssl"] = True
+    return redis.Redis(**kwargs)
+
+
+def reader_for(settings: Settings, project: str = PROJECT) -> SqliteOnlineReader | RedisOnlineReader:
+    """The fast reader for settings.online_store ("sqlite" or "redis"); cheap to construct."""
+    if settings.online_store == "redis":
+        return RedisOnlineReader(settings, project)
+    return SqliteOnlineReader(settings, project)
