@@ -2,9 +2,9 @@
 
     flightpath ingest --start 2013-01-01 --end 2013-01-07
 
-For a day D: the day's rows of the source drop -> an immutable raw partition (written once, never
-rewritten) -> validation -> curated + quarantine partitions, each written to a temporary file and
-renamed, so a rerun or a run killed half-way ends byte-identical to a clean run.
+For a day D: the day's drop in the landing zone (see landing.py) -> an immutable raw partition
+(written once, never rewritten) -> validation -> curated + quarantine partitions, each written to a
+temporary file and renamed, so a rerun or a run killed half-way ends byte-identical to a clean run.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from flightpath import lake
 from flightpath.atomic import write_parquet
 from flightpath.settings import DATA_FIRST_DAY, DATA_LAST_DAY, Settings
 from pipelines.ingest import source
+from pipelines.ingest.landing import drop_day, read_drop
 from pipelines.ingest.validate import ValidationResult, quality_summary, validate_flights, validate_weather
 
 log = logging.getLogger(__name__)
@@ -57,16 +58,17 @@ def ingest_day(settings: Settings, day: dt.date, data_dir: Path | None = None) -
     """Ingest flights and weather of one local day. Returns the quality summary per dataset."""
     check_day(day)
     carriers = set(source.source_frame("airlines", data_dir)["carrier"])
-    flights_drop = source.rows_of_day("flights", day, data_dir)
+    flights_drop = read_drop(drop_day(settings, "flights", day, data_dir, required=True))
     if flights_drop.empty:
-        raise IngestError(f"the source has no flights for {day}; every day from {DATA_FIRST_DAY} to "
+        raise IngestError(f"the drop has no flights for {day}; every day from {DATA_FIRST_DAY} to "
                           f"{DATA_LAST_DAY} should have some: the source file looks truncated")
     raw = _raw_partition(settings, "flights", day, flights_drop)
     flights = _write_validated(settings, "flights", day, raw, validate_flights(raw, day, carriers))
 
     # Weather may legitimately be empty (the data has no observations for Dec 31): a missing
     # feature downstream, not an error here.
-    weather_raw = _raw_partition(settings, "weather", day, source.rows_of_day("weather", day, data_dir))
+    weather_drop = read_drop(drop_day(settings, "weather", day, data_dir))
+    weather_raw = _raw_partition(settings, "weather", day, weather_drop)
     weather = _write_validated(settings, "weather", day, weather_raw, validate_weather(weather_raw, day))
     summary = {"day": day.isoformat(), "flights": flights, "weather": weather}
     log.info("ingested %s", summary)

@@ -12,6 +12,7 @@ import pytest
 from flightpath import lake
 from flightpath.settings import Settings
 from pipelines.ingest import source
+from pipelines.ingest.landing import EmptyDropError, landing_file
 from pipelines.ingest.run import IngestError, ingest_day
 
 DAY = dt.date(2013, 1, 5)
@@ -91,5 +92,30 @@ def test_empty_day_in_the_source_is_a_clear_error(settings: Settings, tmp_path: 
     flights = pd.read_csv(real / "flights.csv.zip")
     flights[flights["day"] != DAY.day].head(2000).to_csv(tmp_path / "flights.csv.zip", index=False,
                                                          compression="zip")
-    with pytest.raises(IngestError, match=f"no flights for {DAY}"):
+    with pytest.raises(EmptyDropError, match=f"no flights for {DAY}"):
         ingest_day(settings, DAY, data_dir=tmp_path)
+    assert not settings.landing_dir.exists() or not any(settings.landing_dir.rglob("*.csv"))
+
+
+def test_raw_is_a_copy_of_the_first_drop_and_later_drops_do_not_change_it(settings: Settings) -> None:
+    """Ingestion reads the landing zone, not the package: what arrived is what raw keeps."""
+    ingest_day(settings, DAY)  # delivers the drop, then ingests it
+    drop = landing_file(settings, "flights", DAY)
+    frame = pd.read_csv(drop, dtype=str)
+    assert len(frame) == len(pd.read_parquet(lake.partition_file(settings.lake_dir, "raw", "flights", DAY)))
+
+    # A corrupt re-delivery after the fact: raw (immutable) and curated stay as they were.
+    curated = lake.partition_file(settings.lake_dir, "curated", "flights", DAY)
+    before = curated.read_bytes()
+    frame.head(10).to_csv(drop, index=False)
+    ingest_day(settings, DAY)
+    assert curated.read_bytes() == before
+
+
+def test_a_corrupt_drop_is_a_clear_error(settings: Settings) -> None:
+    drop = landing_file(settings, "flights", DAY)
+    drop.parent.mkdir(parents=True)
+    drop.write_bytes(b"\xff\xfe\x00 not a csv \x00\x00")
+    with pytest.raises(source.SourceError, match="landing drop .* corrupt or unreadable"):
+        ingest_day(settings, DAY)
+    assert not settings.lake_dir.exists() or not any(settings.lake_dir.rglob("*.parquet"))
