@@ -13,10 +13,10 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 WINDOW := $(if $(START),--start $(START)) $(if $(END),--end $(END))
 COMPOSE ?= docker compose
 
-.PHONY: help install demo test lint clean serve bench backfill promote rollback mlflow-ui airflow up down logs
+.PHONY: help install demo test lint clean serve bench backfill promote rollback mlflow-ui airflow airflow-backfill up down logs
 
 help: ## list every target with one line each
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "flightpath needs Python 3.11 (set PYTHON=/path/to/python3.11)")'
@@ -64,8 +64,17 @@ rollback: $(STAMP) ## move the `champion` alias back to the previous champion
 mlflow-ui: $(STAMP) ## MLflow UI on 127.0.0.1:5000 over the embedded tracking DB
 	$(VENV)/bin/mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/.flightpath/mlflow/mlflow.db" --host 127.0.0.1 --port 5000
 
+AIRFLOW_ENV := export PATH="$(CURDIR)/$(VENV)/bin:$$PATH" && eval "$$($(PY) -m pipelines.airflow_env)"
+
 airflow: $(STAMP) ## Airflow standalone (scheduler + UI on 127.0.0.1:8080, user admin) over the project DAGs
-	eval "$$($(PY) -m pipelines.airflow_env)" && setsid $(VENV)/bin/airflow standalone
+	$(AIRFLOW_ENV) && exec airflow standalone
+
+airflow-backfill: $(STAMP) ## backfill START..END through the running `make airflow` scheduler (daily DAG)
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make airflow-backfill START=2013-01-01 END=2013-01-31"; exit 2; }
+	@# A data-interval timetable: --to-date is where the last day's interval ends, END + 1 day.
+	$(AIRFLOW_ENV) && airflow dags unpause flightpath_daily && airflow backfill create --dag-id flightpath_daily \
+	  --from-date $(START) --to-date $$($(PY) -c 'import datetime as d,sys; print(d.date.fromisoformat(sys.argv[1]) + d.timedelta(days=1))' $(END)) \
+	  --reprocess-behavior failed
 
 up: ## start the compose stack (needs a Docker engine)
 	$(COMPOSE) up -d --build

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from pathlib import Path
 
 import pendulum
 import pytest
+from backfill_helpers import lake_digest
 
 from flightpath import settings as settings_module
 from flightpath.settings import Settings
 from pipelines import airflow_env, steps
 
 START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 3)
-
-
-def lake_digest(lake_dir: Path) -> dict[str, str]:
-    return {str(p.relative_to(lake_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(lake_dir.rglob("*.parquet"))}
 
 
 @pytest.mark.integration
