@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -94,6 +95,14 @@ def _get(d: dict[str, Any], *keys: str, default: Any = "?") -> Any:
     return d
 
 
+def _rel(path: Any) -> str:
+    """A path relative to the current folder when it is below it (shorter, and copy-pasteable)."""
+    try:
+        return str(Path(str(path)).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _num(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
@@ -130,8 +139,8 @@ def report(settings: Settings, summary: dict[str, Any], served: dict[str, Any] |
         "",
         "Look next:",
         "  MLflow UI        make mlflow-ui   (then http://127.0.0.1:5000)",
-        f"  drift report     {_get(monitor, 'html_path')}",
-        f"  run summary      {steps.summary_path(settings)}",
+        f"  drift report     {_rel(_get(monitor, 'html_path'))}",
+        f"  run summary      {_rel(steps.summary_path(settings))}",
         f"  the service      make serve       (then http://{settings.serve_host}:{settings.serve_port}/docs)",
         "",
     ]
