@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import httpx
 import pandas as pd
 
 from flightpath import lake
+from flightpath.processes import stop_process_group
 from flightpath.settings import Settings
 from pipelines import airflow_env, steps
 
@@ -80,11 +80,7 @@ def serve_and_predict(settings: Settings, flight: dict[str, Any], timeout_s: flo
         resp.raise_for_status()
         return {"url": base, "request": flight, "response": resp.json()}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
 
 
 def _get(d: dict[str, Any], *keys: str, default: Any = "?") -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 from backfill_helpers import lake_digest
 
+from flightpath.processes import stop_process_group
 from flightpath.settings import Settings
 from pipelines import airflow_env, steps
 
@@ -74,11 +74,7 @@ def test_scheduler_backfill_matches_the_direct_backfill(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, f"backfill not done within 300 s: {runs}"
             time.sleep(5)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
         log.close()
 
     direct = Settings(home=tmp_path / "direct")

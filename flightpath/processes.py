@@ -1,0 +1,28 @@
+"""Child processes the project starts itself (the demo's service, Airflow standalone in tests).
+
+Each is started in its own session (`start_new_session=True`) so that stopping it stops everything
+it spawned: `airflow standalone` and uvicorn with workers leave children behind on a plain SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+
+def stop_process_group(proc: subprocess.Popen, timeout_s: float = 30.0) -> int | None:
+    """SIGTERM the process group (graceful: uvicorn drains), SIGKILL it if still alive after timeout_s.
+
+    Returns:
+        The leader's exit code (None if it had to be killed and did not report one).
+    """
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return proc.poll()
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(timeout=10)

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from flightpath.processes import stop_process_group
+
+
+def test_stopping_the_group_stops_the_grandchildren_too() -> None:
+    # A parent that starts a long-lived child and ignores SIGTERM itself is killed after the timeout.
+    code = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+            "print(c.pid, flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    child = int(proc.stdout.readline())  # type: ignore[union-attr]
+    started = time.monotonic()
+    stop_process_group(proc, timeout_s=1.0)
+    assert proc.poll() is not None and time.monotonic() - started < 15
+    time.sleep(0.2)
+    alive = subprocess.run(["ps", "-o", "stat=", "-p", str(child)], capture_output=True, text=True).stdout.strip()
+    assert alive in ("", "Z"), f"grandchild {child} still running ({alive})"
