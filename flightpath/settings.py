@@ -63,6 +63,16 @@ class Settings(BaseSettings):
     model_name: str = "flight-delay"
     experiment_name: str = "flight-delay"
     mlflow_tracking_uri_override: str | None = Field(None, alias="MLFLOW_TRACKING_URI")
+    # Promotion gate (training/registry.py, training/NOTES.md "Promotion gate"): a challenger may
+    # lose at most gate_auc_tolerance ROC-AUC to the champion on the same window, at most
+    # gate_slice_max_auc_drop on any origin/carrier/month slice with >= gate_slice_min_rows labelled
+    # rows, and be at most gate_latency_max_ratio times slower (p50 per batch, measured interleaved
+    # over gate_latency_rounds rounds).
+    gate_auc_tolerance: float = Field(0.01, ge=0)
+    gate_slice_min_rows: int = Field(50, ge=1)
+    gate_slice_max_auc_drop: float = Field(0.03, ge=0)
+    gate_latency_max_ratio: float = Field(1.5, ge=1)
+    gate_latency_rounds: int = Field(200, ge=1)
 
     # --- feature store -------------------------------------------------------------------------
     online_store: Literal["sqlite", "redis"] = "sqlite"
@@ -75,6 +85,16 @@ class Settings(BaseSettings):
     serve_workers: int = Field(1, ge=1)
     reload_interval_s: float = Field(10.0, gt=0)
     prediction_log_url_override: str | None = Field(None, alias="FLIGHTPATH_PREDICTION_LOG_URL")
+    # A request body above this is a 413, refused before it is read (a batch of 1000 flights is ~150 KiB).
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # Requests one worker handles at once; one more is shed with 503 + Retry-After instead of
+    # queueing without bound (the sync handlers share a 40-thread pool; queueing only adds latency).
+    max_in_flight: int = Field(64, ge=1)
+    # After SIGTERM: /readyz says 503 for this long while requests are still served, so the load
+    # balancer stops routing here before the listener closes (Kubernetes: < terminationGracePeriod).
+    drain_seconds: float = Field(0.0, ge=0, le=60)
+    # One JSON object per log line from `flightpath serve` (what log shippers expect).
+    log_json: bool = True
 
     # --- orchestration -------------------------------------------------------------------------
     airflow_home_override: Path | None = Field(None, alias="AIRFLOW_HOME")

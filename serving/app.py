@@ -22,7 +22,7 @@ from flightpath.settings import Settings, get_settings
 from serving.api.routes import health, model, predict
 from serving.features import FeatureReader, default_reader
 from serving.metrics import ServingMetrics
-from serving.middleware import ObservabilityMiddleware
+from serving.middleware import LimitsMiddleware, ObservabilityMiddleware
 from serving.model_store import ModelStore, configure_mlflow_client
 from serving.prediction_log import PredictionLog
 from serving.runtime import Runtime
@@ -87,6 +87,11 @@ def create_app(
 
     app = FastAPI(
         title="flightpath serving", version="1", description=_description(), lifespan=lifespan,
+    )
+    # Added last = outermost: Observability sees (and counts) the 413s and 503s Limits answers.
+    app.add_middleware(
+        LimitsMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
+        max_in_flight=settings.max_in_flight,
     )
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     for module in (predict, model, health):

@@ -13,10 +13,13 @@ must not take the prediction service down with it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -38,6 +41,10 @@ class OnlineRow(Protocol):
 
     @property
     def missing(self) -> list[str]: ...
+
+    # Optional: per feature view, when its value was known (UTC); None = key not found. A reader
+    # without it (a cache, a fake) simply reports no freshness.
+    # event_timestamps: dict[str, dt.datetime | None]
 
 
 class FeatureReader(Protocol):
@@ -66,6 +73,7 @@ class AssembledRow:
     missing: list[str] = field(default_factory=list)
     degraded: bool = False
     degraded_reason: str | None = None
+    stale_views: list[str] = field(default_factory=list)  # views whose value is older than their TTL
 
     def features_json(self) -> dict[str, Any]:
         """JSON-safe copy for the prediction log (NaN -> null)."""
@@ -86,10 +94,23 @@ def _as_float(value: Any) -> float:
         return math.nan
 
 
-def read_online(
-    reader: FeatureReader, entities: list[dict[str, str | None]]
-) -> tuple[list[dict[str, float]], list[list[str]], str | None]:
-    """Store features per entity, the missing names per entity, and the degraded reason (or None)."""
+Stamps = dict[str, dt.datetime | None]  # feature view -> event timestamp of its value (UTC)
+
+
+@dataclass
+class OnlineRead:
+    """What one online read produced for a batch of entities."""
+
+    values: list[dict[str, float]]                  # per entity: every store feature, NaN = missing
+    missing: list[list[str]]                         # per entity: names without a value
+    stamps: list[Stamps]                             # per entity (empty when the reader has none)
+    degraded_reason: str | None = None
+    seconds: float = 0.0                             # wall time of reader.read
+
+
+def read_online(reader: FeatureReader, entities: list[dict[str, str | None]]) -> OnlineRead:
+    """Store features per entity, or all-missing with the degraded reason when the read fails."""
+    started = time.perf_counter()
     try:
         rows = list(reader.read(entities))
         if len(rows) != len(entities):
@@ -101,36 +122,68 @@ def read_online(
         reason = f"online_read_error:{type(exc).__name__}"
         log.exception("online feature read failed; answering in degraded mode")
     else:
-        return _present(rows)
+        out = _present(rows)
+        out.seconds = time.perf_counter() - started
+        return out
     nan_row = {name: math.nan for name in contract.STORE_FEATURES}
-    return [dict(nan_row) for _ in entities], [list(contract.STORE_FEATURES) for _ in entities], reason
+    return OnlineRead(
+        values=[dict(nan_row) for _ in entities], missing=[list(contract.STORE_FEATURES) for _ in entities],
+        stamps=[{} for _ in entities], degraded_reason=reason, seconds=time.perf_counter() - started,
+    )
 
 
-def _present(rows: Sequence[OnlineRow]) -> tuple[list[dict[str, float]], list[list[str]], None]:
-    values, missing = [], []
+def _present(rows: Sequence[OnlineRow]) -> OnlineRead:
+    values, missing, stamps = [], [], []
     for row in rows:
         v = {name: _as_float(row.values.get(name)) for name in contract.STORE_FEATURES}
         # Trust the values over the reader's list: a None/NaN is missing whatever `missing` says.
         miss = [name for name in contract.STORE_FEATURES if math.isnan(v[name])]
         values.append(v)
         missing.append(miss)
-    return values, missing, None
+        stamps.append(dict(getattr(row, "event_timestamps", None) or {}))
+    return OnlineRead(values=values, missing=missing, stamps=stamps)
 
 
-def assemble(
-    flights: Sequence[Any], store_values: list[dict[str, float]], missing: list[list[str]],
-    degraded_reason: str | None,
-) -> list[AssembledRow]:
+@lru_cache(maxsize=1)
+def view_ttls() -> dict[str, dt.timedelta]:
+    """Each feature view's TTL as declared in the feature repo (0 = never expires).
+
+    The online store does not apply TTLs (Feast issue 6821), so serving judges staleness itself.
+    """
+    from features.feature_repo.definitions import VIEW_TTL
+
+    return dict(VIEW_TTL)
+
+
+def stale_views(stamps: Mapping[str, dt.datetime | None], as_of: dt.datetime) -> list[str]:
+    """Views whose value is older than their TTL at `as_of` (the moment the prediction is made).
+
+    In the 2013 replay the wall clock is useless, so `as_of` is the request's own prediction time:
+    scheduled departure minus the horizon. A view with no value (None) is missing, not stale.
+    """
+    ttls = view_ttls()
+    out = []
+    for view, stamp in stamps.items():
+        ttl = ttls.get(view)
+        if stamp is not None and ttl and as_of - stamp > ttl:
+            out.append(view)
+    return out
+
+
+def assemble(flights: Sequence[Any], read: OnlineRead, horizon: dt.timedelta) -> list[AssembledRow]:
     """Join store features with request-time features for each flight (a FlightRequest)."""
     out = []
-    for flight, values, miss in zip(flights, store_values, missing, strict=True):
+    stamps = read.stamps or [{} for _ in flights]
+    for flight, values, miss, stamp in zip(flights, read.values, read.missing, stamps, strict=True):
         # Wall-clock local time: calendar features are defined on it (same as training).
         calendar = calendar_features(flight.sched_dep_local.replace(tzinfo=None))
         inputs: dict[str, float | str] = {**values, **calendar}
         inputs.update({"carrier": flight.carrier, "origin": flight.origin, "dest": flight.dest})
+        as_of = flight.sched_dep_local.astimezone(dt.UTC) - horizon
         out.append(
-            AssembledRow(inputs=inputs, missing=list(miss), degraded=degraded_reason is not None,
-                         degraded_reason=degraded_reason)
+            AssembledRow(inputs=inputs, missing=list(miss), degraded=read.degraded_reason is not None,
+                         degraded_reason=read.degraded_reason,
+                         stale_views=stale_views(stamp, as_of) if stamp else [])
         )
     return out
 

@@ -57,6 +57,32 @@ class ServingMetrics:
         self.log_written = Counter(
             "flightpath_prediction_log_written_rows", "Prediction-log rows written", registry=r,
         )
+        self.rejected = Counter(
+            "flightpath_requests_rejected",
+            "Requests refused before the app saw them: overload (503) or body_too_large (413)",
+            ["reason"], registry=r,
+        )
+        self.unknown_categories = Counter(
+            "flightpath_unknown_categories",
+            "Categorical values outside the model's vocabulary (answered via its unknown bucket)",
+            ["feature"], registry=r,
+        )
+        self.feature_fetch = Histogram(
+            "flightpath_feature_fetch_seconds", "Online feature read per request (batch), by outcome",
+            ["outcome"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        # Freshness: in the 2013 replay "now" is the end of the materialized interval, not the
+        # wall clock, so we export the timestamp itself and let the dashboard subtract its "now".
+        self.feature_event_time = Gauge(
+            "flightpath_feature_event_timestamp_seconds",
+            "Event time (unix s) of the newest value read per feature view, last read",
+            ["view"], registry=r,
+        )
+        self.stale_views = Counter(
+            "flightpath_stale_feature_views",
+            "Predictions that used a view value older than the view's TTL at prediction time",
+            ["view"], registry=r,
+        )
 
     def set_model(self, name: str, version: str, sha256: str, source: str) -> None:
         self.model_info.clear()

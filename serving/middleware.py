@@ -1,4 +1,5 @@
-"""One pure-ASGI middleware: request id in and out, latency and in-flight metrics.
+"""Two pure-ASGI middlewares: request id in and out, latency and in-flight metrics
+(ObservabilityMiddleware); body-size limit and load shedding (LimitsMiddleware).
 
 Pure ASGI rather than `@app.middleware("http")` (BaseHTTPMiddleware): that one wraps every
 request in extra tasks and streams, which costs a measurable share of a sub-millisecond request.
@@ -6,6 +7,7 @@ request in extra tasks and streams, which costs a measurable share of a sub-mill
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -64,3 +66,96 @@ class ObservabilityMiddleware:
             self.metrics.request_latency.labels(
                 route=path, method=scope["method"], status=str(status)
             ).observe(time.perf_counter() - started)
+
+
+# Platform endpoints are never shed: a probe that times out under load would restart or
+# unroute a pod that is merely busy, which makes an overload worse.
+UNSHED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+async def _json_reply(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]]) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class LimitsMiddleware:
+    """Per-worker admission control, before any parsing.
+
+    - Body size: a Content-Length above `max_body_bytes` is a 413 without reading a byte; a body
+      without one (chunked) is read up to the limit and refused as soon as it passes it.
+    - Concurrency: more than `max_in_flight` requests in this worker -> 503 + Retry-After at once,
+      rather than an unbounded queue in front of the thread pool (latency that only grows).
+    One event loop per worker, so a plain int is the counter (no lock).
+    """
+
+    def __init__(self, app: ASGIApp, metrics: ServingMetrics, max_body_bytes: int, max_in_flight: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] in UNSHED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            self.metrics.rejected.labels(reason="overload").inc()
+            await _json_reply(send, 503, f"overloaded: {self.max_in_flight} requests in flight; retry",
+                              [(b"retry-after", b"1")])
+            return
+        self.in_flight += 1
+        try:
+            await self._admit_body(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _admit_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+        length = None
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                length = value
+                break
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                declared = -1
+            if declared > self.max_body_bytes:
+                await self._too_large(send)
+                return
+            # uvicorn's HTTP parser enforces Content-Length, so the app cannot read more than this.
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        # No Content-Length (chunked): read up to the limit here, then replay it to the app.
+        chunks: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # client went away
+                chunks.append(message)
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_body_bytes:
+                await self._too_large(send)
+                return
+            chunks.append(message)
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return chunks.pop(0) if chunks else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Send) -> None:
+        self.metrics.rejected.labels(reason="body_too_large").inc()
+        await _json_reply(send, 413, f"request body larger than {self.max_body_bytes} bytes", [])

@@ -101,6 +101,13 @@ class LoadedModel:
     session: ort.InferenceSession = field(repr=False)
     alias: str | None = CHAMPION
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    # Categorical input -> the strings its LabelEncoder knows; anything else takes the model's
+    # out-of-vocabulary bucket. An input without a LabelEncoder is absent (nothing to flag).
+    vocabularies: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    def unknown_categories(self, row: Mapping[str, Any]) -> list[str]:
+        """Categorical inputs of one row whose value the model never saw (contract order)."""
+        return [name for name, vocab in self.vocabularies.items() if str(row.get(name)) not in vocab]
 
     @property
     def input_names(self) -> list[str]:
@@ -191,6 +198,34 @@ def check_contract(session: ort.InferenceSession, metadata: Mapping[str, str], s
         )
 
 
+def vocabularies_of(data: bytes) -> dict[str, frozenset[str]]:
+    """`keys_strings` of each ai.onnx.ml LabelEncoder that reads a categorical graph input directly
+    (training/export.py puts one in front of the network per categorical; the tiny test model too).
+
+    Parsing the protobuf a second time costs a few ms, once per load; no code is executed.
+    """
+    import onnx
+
+    try:
+        graph = onnx.load_from_string(data).graph
+    except Exception as exc:  # noqa: BLE001 - ORT accepted the bytes; only the flagging is lost
+        log.warning("cannot read LabelEncoder vocabularies: %s", exc)
+        return {}
+    wanted = set(contract.CATEGORICAL_FEATURES) & {i.name for i in graph.input}
+    found: dict[str, frozenset[str]] = {}
+    for node in graph.node:
+        if node.op_type != "LabelEncoder" or not node.input or node.input[0] not in wanted:
+            continue
+        for attr in node.attribute:
+            if attr.name == "keys_strings":
+                keys = frozenset(k.decode("utf-8") for k in attr.strings)
+                found[node.input[0]] = found.get(node.input[0], frozenset()) | keys
+    missing = sorted(wanted - set(found))
+    if missing:
+        log.warning("no LabelEncoder vocabulary for %s: unknown values there cannot be flagged", missing)
+    return {name: found[name] for name in contract.CATEGORICAL_FEATURES if name in found}
+
+
 def _threshold(tags: Mapping[str, str], metadata: Mapping[str, str]) -> float:
     raw = tags.get("threshold", metadata.get("threshold"))
     if raw is None:
@@ -225,6 +260,7 @@ def load_model_bytes(
     model = LoadedModel(
         name=name, version=str(version), sha256=digest, threshold=_threshold(tags, metadata),
         metadata=metadata, tags=dict(tags), source=source, session=session, alias=alias,
+        vocabularies=vocabularies_of(data),
     )
     smoke_test(model)
     return model

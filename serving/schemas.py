@@ -35,7 +35,10 @@ def to_new_york(value: dt.datetime) -> dt.datetime:
                 f"{value.isoformat()} does not exist in {LOCAL_TZ} (clocks jump forward that night)"
             )
     else:
-        local = value.astimezone(NEW_YORK)
+        try:
+            local = value.astimezone(NEW_YORK)
+        except OverflowError:  # e.g. 0001-01-01T00:00+14:00: before year 1 in UTC (found by fuzzing)
+            raise ValueError(f"{value.isoformat()} is out of range") from None
         if local.replace(tzinfo=None) != value.replace(tzinfo=None):
             raise ValueError(
                 f"{value.isoformat()}: {LOCAL_TZ} was at {local.isoformat()[-6:]} then; "
@@ -98,6 +101,16 @@ class Prediction(BaseModel):
     degraded: bool = Field(
         description="True when the online store could not be read (all store features imputed)"
     )
+    unknown_categories: list[str] = Field(
+        default_factory=list,
+        description="Categorical inputs (carrier, origin, dest) whose value the model never saw in "
+        "training: answered through its unknown bucket",
+    )
+    stale_views: list[str] = Field(
+        default_factory=list,
+        description="Feature views whose stored value is older than the view's TTL at prediction time "
+        "(scheduled departure minus the horizon); their values were still used",
+    )
     request_id: str
 
 
@@ -120,7 +133,7 @@ ScoreRequest = create_model(  # type: ignore[call-overload]
     "ScoreRequest",
     __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [_score_example()]}),
     __doc__="Raw model inputs (contract.MODEL_INPUTS): for clients that bring their own features.",
-    **{name: (float | None, Field(description="numeric feature; null = missing"))
+    **{name: (float | None, Field(description="numeric feature; null = missing", allow_inf_nan=False))
        for name in contract.NUMERIC_FEATURES},
     **{name: (str, Field(min_length=1, max_length=16)) for name in contract.CATEGORICAL_FEATURES},
 )
@@ -131,6 +144,9 @@ class ScoreResponse(BaseModel):
     delayed: bool
     threshold: float
     model: ModelRef
+    unknown_categories: list[str] = Field(
+        default_factory=list, description="Categorical inputs whose value the model never saw in training"
+    )
     request_id: str
 
 

@@ -3,20 +3,32 @@
 One worker: the app object is built here with these exact settings. Several workers: uvicorn
 spawns processes that import `serving.server:app_from_environment`, so the settings travel to them
 as JSON in an environment variable (each worker then loads its own model and ORT session).
+
+Shutdown (one worker, our Kubernetes layout): SIGTERM -> draining (/readyz 503) while requests are
+still served for `drain_seconds` -> uvicorn stops accepting, finishes in-flight requests (up to
+20 s) -> lifespan shutdown flushes the prediction log. A second SIGTERM/SIGINT skips the drain.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
+import threading
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
 
+from flightpath import logs
 from flightpath.settings import Settings, get_settings
 from serving.app import create_app
 
 SETTINGS_ENV = "FLIGHTPATH_SERVING_SETTINGS_JSON"
+GRACEFUL_TIMEOUT_S = 20  # in-flight requests get this long after the listener closes
+
+log = logging.getLogger(__name__)
 
 
 def _settings_json(settings: Settings) -> str:
@@ -27,20 +39,53 @@ def _settings_json(settings: Settings) -> str:
 def app_from_environment() -> FastAPI:
     """uvicorn factory for worker processes."""
     raw = os.environ.get(SETTINGS_ENV)
-    return create_app(Settings(**json.loads(raw)) if raw else get_settings())
+    settings = Settings(**json.loads(raw)) if raw else get_settings()
+    if settings.log_json:  # a spawned worker does not inherit the parent's logging set-up
+        logs.configure(json_lines=True)
+    return create_app(settings)
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn.Server that turns unready first and exits `drain_s` later on the first SIGTERM."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI, drain_s: float) -> None:
+        super().__init__(config)
+        self._app = app
+        self._drain_s = drain_s
+        self._drain_started = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        runtime = getattr(self._app.state, "runtime", None)
+        if runtime is not None:
+            runtime.draining = True  # /readyz answers 503 from now on
+        if self._drain_started or self._drain_s <= 0 or sig != signal.SIGTERM:
+            super().handle_exit(sig, frame)
+            return
+        self._drain_started = True
+        log.info("SIGTERM: draining for %.1f s before closing the listener", self._drain_s,
+                 extra={"fields": {"event": "drain_start", "drain_s": self._drain_s}})
+        timer = threading.Timer(self._drain_s, super().handle_exit, (sig, frame))
+        timer.daemon = True
+        timer.start()
 
 
 def run(settings: Settings | None = None) -> None:
-    """Serve until SIGTERM/SIGINT; uvicorn then stops accepting, finishes in-flight requests and
-    runs the lifespan shutdown (draining, prediction-log flush)."""
+    """Serve until SIGTERM/SIGINT; see the module docstring for the shutdown sequence."""
     settings = settings or get_settings()
+    if settings.log_json:
+        logs.configure(json_lines=True)
     common = dict(
         host=settings.serve_host, port=settings.serve_port, access_log=False,
-        timeout_graceful_shutdown=20, log_level="info",
+        timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S, log_level="info",
+        # None: keep our root handler (JSON lines) instead of uvicorn's own formatters.
+        log_config=None if settings.log_json else uvicorn.config.LOGGING_CONFIG,
     )
     if settings.serve_workers == 1:
-        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        app = create_app(settings)
+        DrainingServer(uvicorn.Config(app, **common), app, settings.drain_seconds).run()  # type: ignore[arg-type]
     else:
+        # Each worker process gets uvicorn's plain Server: no drain delay (readyz turns 503 only at
+        # the lifespan shutdown). One worker per pod is the layout that gets the full drain.
         os.environ[SETTINGS_ENV] = _settings_json(settings)
         uvicorn.run(
             "serving.server:app_from_environment", factory=True, workers=settings.serve_workers,

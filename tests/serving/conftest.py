@@ -6,12 +6,11 @@ serving_fakes.py so test modules can import them.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serving_fakes import STORE_VALUES, FakeReader, Registry, build_model, settings_for
+from serving_fakes import STORE_VALUES, FakeReader, Registry, build_model, copy_registry, settings_for
 
 from flightpath.settings import Settings
 
@@ -25,12 +24,6 @@ def _registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
     mlflow.create_experiment("serving-tests", artifact_location=str(root / "artifacts"))
     return root / "mlflow.db"
-
-
-def copy_registry(template: Path, into: Path) -> Registry:
-    into.mkdir(parents=True, exist_ok=True)
-    shutil.copy(template, into / "mlflow.db")
-    return Registry(f"sqlite:///{into / 'mlflow.db'}")
 
 
 @pytest.fixture
@@ -66,6 +59,7 @@ def client(_served: tuple[object, FakeReader]) -> object:
     """The module's app, with the fake store healthy and the process not draining."""
     c, reader = _served
     reader.values, reader.down, reader.calls = dict(STORE_VALUES), False, []
+    reader.event_timestamps = {}
     runtime = c.app.state.runtime  # type: ignore[attr-defined]
     runtime.draining = False
     runtime.check_online_store()

@@ -9,8 +9,10 @@ and therefore that every feature reached the right model input.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,6 +165,7 @@ class FakeReader:
     values: dict[str, float | None] = field(default_factory=lambda: dict(STORE_VALUES))
     down: bool = False
     calls: list[list[dict[str, str | None]]] = field(default_factory=list)
+    event_timestamps: dict[str, dt.datetime | None] = field(default_factory=dict)  # per view, every row
 
     def read(self, entities: list[dict[str, str | None]]) -> list[OnlineFeatures]:
         self.calls.append(entities)
@@ -174,7 +177,8 @@ class FakeReader:
             if not entity.get("tailnum"):
                 values.update(plane_year=None, plane_seats=None, plane_engines=None)
             missing = [k for k in contract.STORE_FEATURES if values.get(k) is None]
-            out.append(OnlineFeatures(values=values, missing=missing, event_timestamps={}))
+            out.append(OnlineFeatures(values=values, missing=missing,
+                                       event_timestamps=dict(self.event_timestamps)))
         return out
 
     def ping(self) -> bool:
@@ -184,3 +188,10 @@ class FakeReader:
 def settings_for(home: Path, registry: Registry, **overrides: object) -> Settings:
     return Settings(home=home, MLFLOW_TRACKING_URI=registry.tracking_uri,  # type: ignore[call-arg]
                     reload_interval_s=60, **overrides)
+
+
+def copy_registry(template: Path, into: Path) -> Registry:
+    """A registry from a copy of a template SQLite DB (creating MLflow's tables is the slow part)."""
+    into.mkdir(parents=True, exist_ok=True)
+    shutil.copy(template, into / "mlflow.db")
+    return Registry(f"sqlite:///{into / 'mlflow.db'}")

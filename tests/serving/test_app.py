@@ -72,7 +72,7 @@ def test_predict_answers_with_the_models_probability_and_logs_a_row(client, fake
     assert row["features"]["wx_temp"] == 39.0 and row["features"]["wx_wind_gust"] is None
     assert row["features"]["sched_hour"] == 5.25 and row["features"]["origin"] == "EWR"
     assert row["flags"] == {"source": "predict", "degraded": False, "degraded_reason": None,
-                            "missing": ["wx_wind_gust"]}
+                            "missing": ["wx_wind_gust"], "unknown_categories": [], "stale_views": []}
     assert row["latency_ms"] > 0
 
 

@@ -1,0 +1,213 @@
+"""Reliability against a real `python -m flightpath.cli serve` process (uvicorn, own process group).
+
+Each test runs a fixed, modest load (3 client threads, a few seconds) and checks what a client
+would see: SIGTERM drains without failing accepted requests; a champion move switches versions
+once and never back; a dead online store degrades answers instead of failing them; the OpenAPI
+schema fuzzed with schemathesis never gets a 5xx.
+
+The service starts with no Feast registry under its home unless a test builds one, so /v1/predict
+answers in degraded mode: every path below exists and is exercised, just with default features.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from serving_fakes import BIAS, Registry, build_model, copy_registry
+
+ROOT = Path(__file__).resolve().parents[2]
+FLIGHT = {"carrier": "UA", "flight": 1545, "tailnum": "N14228", "origin": "EWR", "dest": "IAH",
+          "sched_dep_local": "2013-01-01T05:15"}
+CLIENT_THREADS = 3
+CONNECTION_ERRORS = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Service:
+    proc: subprocess.Popen
+    base: str
+    log: Path
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+@contextmanager
+def serve(home: Path, registry: Registry, **env: str) -> Iterator[Service]:
+    """Start the service on a free port; wait for /readyz; SIGKILL the group if still alive at the end."""
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("FLIGHTPATH_", "MLFLOW_"))}
+    environ.update({"FLIGHTPATH_HOME": str(home), "FLIGHTPATH_SERVE_PORT": str(port),
+                    "MLFLOW_TRACKING_URI": registry.tracking_uri, "FLIGHTPATH_RELOAD_INTERVAL_S": "60", **env})
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "flightpath.cli", "serve"], cwd=ROOT, env=environ,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    service = Service(proc, f"http://127.0.0.1:{port}", log)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, f"service exited early ({proc.returncode}):\n{service.tail()}"
+            try:
+                if httpx.get(f"{service.base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"service not ready within 90 s:\n{service.tail()}"
+            time.sleep(0.2)
+        yield service
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@dataclass
+class Outcome:
+    sent: float                 # time.monotonic() when the request was sent
+    status: int | None          # None: no response (connection error)
+    body: dict | None = None
+    error: str | None = None
+
+
+@dataclass
+class Load:
+    """CLIENT_THREADS threads posting `path` back to back until stopped; one outcome list per thread."""
+
+    base: str
+    json: dict
+    path: str = "/v1/predict"
+    per_thread: list[list[Outcome]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _run(self, out: list[Outcome]) -> None:
+        with httpx.Client(base_url=self.base, timeout=10) as client:
+            while not self._stop.is_set():
+                sent = time.monotonic()
+                try:
+                    r = client.post(self.path, json=self.json)
+                except CONNECTION_ERRORS as exc:
+                    out.append(Outcome(sent, None, error=type(exc).__name__))
+                    time.sleep(0.05)
+                    continue
+                body = r.json() if r.headers.get("content-type", "").startswith("application/json") else None
+                out.append(Outcome(sent, r.status_code, body))
+
+    def __enter__(self) -> Load:
+        for _ in range(CLIENT_THREADS):
+            out: list[Outcome] = []
+            self.per_thread.append(out)
+            t = threading.Thread(target=self._run, args=(out,), daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=15)
+
+    @property
+    def all(self) -> list[Outcome]:
+        return [o for per in self.per_thread for o in per]
+
+
+@pytest.fixture
+def champion_registry(_registry_template: Path, tmp_path: Path) -> Registry:
+    registry = copy_registry(_registry_template, tmp_path / "mlflow")
+    registry.register(build_model())
+    return registry
+
+
+def test_sigterm_under_load_drains_without_failing_accepted_requests(champion_registry, tmp_path):
+    with serve(tmp_path / "home", champion_registry, FLIGHTPATH_DRAIN_SECONDS="1.5") as svc:
+        with Load(svc.base, FLIGHT) as load:
+            time.sleep(2.0)
+            sigterm_at = time.monotonic()
+            os.killpg(svc.proc.pid, signal.SIGTERM)
+            unready_seen = False
+            while svc.proc.poll() is None:
+                try:
+                    if httpx.get(f"{svc.base}/readyz", timeout=1).status_code == 503:
+                        unready_seen = True
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+        # uvicorn re-raises the captured SIGTERM after its clean shutdown: -15 is a clean exit here.
+        assert svc.proc.wait(timeout=30) in (0, -signal.SIGTERM), svc.tail()
+        assert "Application shutdown complete" in svc.tail()
+    outcomes = load.all
+    answered = [o for o in outcomes if o.status is not None]
+    assert len([o for o in answered if o.sent < sigterm_at]) > 20, "the load never got going"
+    assert all(o.status == 200 for o in answered), {o.status for o in answered}
+    # No response is fine only for a request sent after shutdown began (listener closing).
+    early_failures = [o for o in outcomes if o.status is None and o.sent < sigterm_at]
+    assert early_failures == []
+    assert unready_seen, "/readyz never said 503 before the process exited"
+    assert len([o for o in answered if o.sent >= sigterm_at]) > 0, "nothing was served during the drain"
+
+
+def test_a_champion_move_under_load_switches_once_and_never_back(champion_registry, tmp_path):
+    with serve(tmp_path / "home", champion_registry, FLIGHTPATH_RELOAD_INTERVAL_S="0.5") as svc:
+        with Load(svc.base, FLIGHT) as load:
+            time.sleep(1.0)
+            champion_registry.register(build_model(bias=BIAS + 1))  # v2 becomes champion
+            deadline = time.monotonic() + 20
+            while not any(o.body and o.body["model"]["version"] == "2" for o in load.all[-20:]):
+                assert time.monotonic() < deadline, "the service never switched to v2"
+                time.sleep(0.1)
+            time.sleep(1.0)
+    outcomes = load.all
+    assert outcomes and all(o.status == 200 for o in outcomes), {(o.status, o.error) for o in outcomes}
+    for per in load.per_thread:  # each thread is sequential, so its sequence is in serving order
+        versions = [int(o.body["model"]["version"]) for o in per]
+        assert versions == sorted(versions), "a response went back to v1 after v2"
+        assert versions[0] == 1 and versions[-1] == 2
+
+
+def test_fuzzing_the_openapi_schema_never_gets_a_5xx(champion_registry, tmp_path):
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+
+    with serve(tmp_path / "home", champion_registry) as svc:
+        schema = schemathesis.openapi.from_url(f"{svc.base}/openapi.json")
+        calls: list[tuple[str, int]] = []
+        server_errors: list[str] = []
+        for result in schema.get_all_operations():
+            operation = result.ok()
+
+            @settings(max_examples=340, derandomize=True, database=None, deadline=None,
+                      suppress_health_check=list(HealthCheck))
+            @given(case=operation.as_strategy())
+            def fuzz(case: object) -> None:
+                response = case.call(base_url=svc.base, timeout=10)  # type: ignore[attr-defined]
+                calls.append((case.operation.label, response.status_code))  # type: ignore[attr-defined]
+                if response.status_code >= 500:
+                    server_errors.append(f"{case.operation.label} -> {response.status_code}: "  # type: ignore[attr-defined]
+                                         f"{response.text[:200]}")
+
+            fuzz()
+        assert svc.proc.poll() is None
+    assert not server_errors, server_errors[:5]
+    assert len(calls) >= 1000, len(calls)
+    assert len({op for op, _ in calls}) >= 6  # every operation was exercised (GETs without parameters: 1 case each)
