@@ -94,6 +94,19 @@ def train(start: StartOpt = None, end: EndOpt = None,
 
 
 @app.command()
+def tune(start: StartOpt = None, end: EndOpt = None) -> None:
+    """Small hyperparameter search (nested MLflow runs), chosen on the validation window only."""
+    import pandas as pd
+
+    from pipelines import steps
+    from training.tune import search
+
+    s, window = get_settings(), _window(start, end)
+    frame = pd.read_parquet(steps.training_frame_path(s, *window))
+    _print(search(steps.fit_to_window(s, *window), frame))
+
+
+@app.command()
 def promote(run_id: Annotated[str, typer.Argument(help="MLflow run id of a trained model")]) -> None:
     """Register a trained run's ONNX model as `challenger` and promote it if the gate passes."""
     from pipelines import steps

@@ -1,8 +1,10 @@
-"""The training pipeline step: split -> train -> baseline -> export + parity gate -> MLflow runs.
+"""The training pipeline step: split -> train -> baselines -> evaluate -> export + parity gate -> MLflow.
 
     from training.train import train_and_export
     result = train_and_export(settings, frame)      # frame from features.training_set
     result["run_id"], result["metrics"]["test_auc"], result["threshold"]
+    result["comparison_sentences"]                  # network vs each baseline, paired bootstrap
+    result["model_card"]                            # runs:/<run_id>/model_card.md
 
 The Airflow task and the CLI call exactly this function; it returns a JSON-ready dict (XCom).
 Registration is a separate step (training.registry) so a human or a gate can sit in between.
@@ -12,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import onnx
 import onnxruntime
 import pandas as pd
@@ -25,8 +29,23 @@ from features.contract import LABEL, MODEL_INPUTS, feature_service_version
 from flightpath.settings import Settings
 from flightpath.timing import timed
 from training import model as model_mod
-from training.baselines import fit_logistic_baseline, predict_baseline
-from training.evaluate import at_threshold, binary_metrics, choose_threshold
+from training.baselines import (
+    BASELINE_NAMES,
+    GBDT_PARAMS,
+    fit_gbdt_baseline,
+    fit_logistic_baseline,
+    fit_majority_baseline,
+    predict_baseline,
+)
+from training.evaluate import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    at_threshold,
+    binary_metrics,
+    bootstrap_aucs,
+    choose_threshold,
+    compare_bootstraps,
+)
 from training.export import (
     ExportParityError,
     check_parity,
@@ -43,7 +62,8 @@ from training.preprocess import (
     fit_preprocessing,
     numeric_matrix,
 )
-from training.registry import score_champion
+from training.registry import log_test_rows, score_champion
+from training.report import MODEL_CARD, Report, ReportInputs, build_report
 from training.split import Split, time_split
 from training.tracking import code_version, configure_mlflow, lineage_tags
 
@@ -61,6 +81,57 @@ def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}_{k}": float(v) for k, v in metrics.items()}
 
 
+@dataclass
+class Scored:
+    """One model's validation-chosen threshold and metrics, and its test scores."""
+
+    threshold: float
+    metrics: dict[str, float]  # val_*, test_*, test_auc_ci_low/high
+    p_test: np.ndarray  # (N_test,)
+    boot_aucs: np.ndarray  # (BOOTSTRAP_RESAMPLES,) test AUC per resample (shared seed: paired)
+
+
+def score(y_val: np.ndarray, p_val: np.ndarray, y_test: np.ndarray, p_test: np.ndarray) -> Scored:
+    """Threshold on validation (max F1), then every metric on test plus a bootstrap AUC interval.
+
+    Args:
+        y_val, p_val: validation labels and probabilities (only the threshold comes from here).
+        y_test, p_test: test labels and probabilities.
+    Returns:
+        Scored; every model (network and baselines) goes through this, so their numbers compare.
+    """
+    threshold = choose_threshold(y_val, p_val)
+    boot = bootstrap_aucs(y_test, p_test, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
+    low, high = np.nanpercentile(boot, [2.5, 97.5])
+    metrics = {
+        **_prefixed("val", binary_metrics(y_val, p_val)),
+        **_prefixed("test", binary_metrics(y_test, p_test)),
+        **_prefixed("test", at_threshold(y_test, p_test, threshold)),
+        "test_auc_ci_low": float(low),
+        "test_auc_ci_high": float(high),
+    }
+    return Scored(threshold, metrics, np.asarray(p_test), boot)
+
+
+def fit_baselines(split: Split, y_train: np.ndarray, seed: int) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """Every baseline fitted on the train part: key -> (fitted estimator, params to log)."""
+    return {
+        "majority": (fit_majority_baseline(split.train, y_train), {"model": "DummyClassifier(strategy=prior)"}),
+        "logreg": (
+            fit_logistic_baseline(split.train, y_train, seed),
+            {"model": "LogisticRegression(class_weight=balanced)", "min_category_count": MIN_CATEGORY_COUNT},
+        ),
+        "gbdt": (
+            fit_gbdt_baseline(split.train, y_train, seed),
+            {
+                "model": "HistGradientBoostingClassifier(native categoricals)",
+                "min_category_count": MIN_CATEGORY_COUNT,
+                **GBDT_PARAMS,
+            },
+        ),
+    }
+
+
 def train_and_export(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]:
     """Train the model and the baseline on a time split, export + verify ONNX, log to MLflow.
 
@@ -68,10 +139,14 @@ def train_and_export(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]:
         settings: training hyper-parameters, split lengths, MLflow location, names.
         frame: the training set: flight key columns, `cancelled`, the label and MODEL_INPUTS.
     Returns:
-        {"run_id", "baseline_run_id", "model_uri", "sha256", "threshold", "metrics" (test_auc,
-        baseline_test_auc, ...), "split" (boundaries and row counts), "train_window",
-        "test_window", "parity", "champion_comparison", "epochs_run", "best_epoch",
-        "phase_seconds"}; all JSON-serializable.
+        {"run_id", "baseline_run_id" (logistic regression), "baseline_run_ids" (majority, logreg,
+        gbdt), "model_uri", "sha256", "threshold", "metrics" (test_auc, test_auc_ci_low/high,
+        baseline_test_auc (logreg), gbdt_test_auc, majority_test_auc, vs_<baseline>.auc_diff /
+        .ci_low / .ci_high / .p_value, ...), "baselines" (per baseline: run_id, threshold, test
+        metrics), "comparisons" (per baseline: the bootstrap numbers and a sentence),
+        "comparison_sentences", "model_card" (runs:/ URI), "evaluation_artifacts", "slices"
+        (summary), "split" (boundaries and row counts), "train_window", "test_window", "parity",
+        "champion_comparison", "epochs_run", "best_epoch", "phase_seconds"}; all JSON-serializable.
     Raises:
         SplitError: the frame is too short for the configured windows.
         ExportParityError: ONNX disagrees with torch; a FAILED run records the evidence.
@@ -94,32 +169,51 @@ def train_and_export(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]:
         )
         trained = train_ensemble(prep, train_arrays, val_arrays, settings)
 
-    with timed(seconds, "evaluate"):
-        y_val, y_test = val_arrays.y.numpy(), test_arrays.y.numpy()
-        p_val, p_test = predict(trained.net, val_arrays), predict(trained.net, test_arrays)
-        threshold = choose_threshold(y_val, p_val)
-        metrics = {
-            **_prefixed("val", binary_metrics(y_val, p_val)),
-            **_prefixed("test", binary_metrics(y_test, p_test)),
-            **_prefixed("test", at_threshold(y_test, p_test, threshold)),
+    y_val, y_test = val_arrays.y.numpy(), test_arrays.y.numpy()
+    with timed(seconds, "baseline"):
+        fitted = fit_baselines(split, train_arrays.y.numpy(), settings.seed)
+        baselines = {
+            key: score(y_val, predict_baseline(est, split.validation), y_test, predict_baseline(est, split.test))
+            for key, (est, _) in fitted.items()
         }
 
-    with timed(seconds, "baseline"):
-        baseline = fit_logistic_baseline(split.train, train_arrays.y.numpy(), settings.seed)
-        b_val, b_test = predict_baseline(baseline, split.validation), predict_baseline(baseline, split.test)
-        b_threshold = choose_threshold(y_val, b_val)
-        baseline_metrics = {
-            **_prefixed("val", binary_metrics(y_val, b_val)),
-            **_prefixed("test", binary_metrics(y_test, b_test)),
-            **_prefixed("test", at_threshold(y_test, b_test, b_threshold)),
+    with timed(seconds, "evaluate"):
+        net = score(y_val, predict(trained.net, val_arrays), y_test, predict(trained.net, test_arrays))
+        threshold = net.threshold
+        # Paired: every model was bootstrapped on the same resamples (same seed, same rows).
+        comparisons = {
+            key: compare_bootstraps(net.boot_aucs, b.boot_aucs, BASELINE_NAMES[key]) for key, b in baselines.items()
         }
-    metrics.update(_prefixed("baseline", baseline_metrics))
-    log.info(
-        "test AUC model %.4f vs baseline %.4f; threshold %.4f",
-        metrics["test_auc"],
-        metrics["baseline_test_auc"],
-        threshold,
-    )
+        metrics = dict(net.metrics)
+        metrics.update(_prefixed("baseline", baselines["logreg"].metrics))  # the gate's baseline
+        for key in ("gbdt", "majority"):
+            metrics[f"{key}_test_auc"] = baselines[key].metrics["test_auc"]
+        for key, comparison in comparisons.items():
+            metrics.update(comparison.metrics(key))
+        report = build_report(
+            ReportInputs(
+                test=split.test,
+                y=y_test,
+                scores={"network": net.p_test, **{k: b.p_test for k, b in baselines.items()}},
+                names={"network": "network", **BASELINE_NAMES},
+                threshold=threshold,
+                metrics=metrics,
+                comparisons=comparisons,
+                facts={
+                    "model_name": settings.model_name,
+                    "split": split.summary(),
+                    "feature_service": settings.feature_service,
+                    "feature_service_version": feature_service_version(),
+                    "code_version": code_version(),
+                    "baseline_metrics": {k: b.metrics for k, b in baselines.items()},
+                    "resamples": BOOTSTRAP_RESAMPLES,
+                },
+            )
+        )
+    for comparison in comparisons.values():
+        log.info("the network %s", comparison.sentence())
+    log.info("test AUC %.4f (95%% CI %.4f..%.4f); threshold %.4f", metrics["test_auc"],
+             metrics["test_auc_ci_low"], metrics["test_auc_ci_high"], threshold)
 
     with timed(seconds, "export_parity"):
         metadata = {
@@ -145,14 +239,42 @@ def train_and_export(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]:
         # Compare with the current champion on *this* test window (same rows, same labels), so
         # the promotion gate is not comparing AUCs measured on different days.
         champion = score_champion(settings, split.test)
-        baseline_run_id = _log_baseline_run(settings, split, baseline_metrics, b_threshold)
+        baseline_run_ids = {
+            key: _log_baseline_run(settings, split, key, params, baselines[key])
+            for key, (_, params) in fitted.items()
+        }
         logged = _log_model_run(
-            settings, split, trained, prep, metrics, threshold, parity, champion, baseline_run_id, onnx_model
+            settings, split, trained, prep, metrics, threshold, parity, champion, baseline_run_ids, onnx_model, report
         )
 
     return {
         **logged,
-        "baseline_run_id": baseline_run_id,
+        "baseline_run_id": baseline_run_ids["logreg"],
+        "baseline_run_ids": baseline_run_ids,
+        "baselines": {
+            key: {
+                "run_id": baseline_run_ids[key],
+                "threshold": b.threshold,
+                "metrics": {k: v for k, v in b.metrics.items() if k.startswith("test_")},
+            }
+            for key, b in baselines.items()
+        },
+        "comparisons": {
+            key: {
+                "baseline": c.baseline,
+                "auc_diff": c.auc_diff,
+                "ci_low": c.ci_low,
+                "ci_high": c.ci_high,
+                "p_value": c.p_value,
+                "resamples": c.resamples,
+                "sentence": f"The network {c.sentence()}.",
+            }
+            for key, c in comparisons.items()
+        },
+        "comparison_sentences": [f"The network {c.sentence()}." for c in comparisons.values()],
+        "model_card": f"runs:/{logged['run_id']}/{MODEL_CARD}",
+        "evaluation_artifacts": sorted(report.artifacts),
+        "slices": report.summary,
         "threshold": threshold,
         "metrics": metrics,
         "split": split.summary(),
@@ -180,26 +302,29 @@ def _window_params(split: Split) -> dict[str, Any]:
     }
 
 
-def _log_baseline_run(settings: Settings, split: Split, metrics: dict[str, float], threshold: float) -> str:
-    """The logistic-regression baseline as its own run (same split, same windows)."""
-    with mlflow.start_run(run_name="baseline-logreg") as run:
+def _log_baseline_run(
+    settings: Settings, split: Split, key: str, params: dict[str, Any], scored: Scored
+) -> str:
+    """One baseline as its own run (same split, same windows, the same metrics as the network).
+
+    Args:
+        key: "majority", "logreg" or "gbdt" (run name `baseline-<key>`, tag `baseline`).
+        params: the baseline's own parameters; scored: its threshold and metrics.
+    Returns:
+        The run id.
+    """
+    with mlflow.start_run(run_name=f"baseline-{key}") as run:
         mlflow.set_tags(
             {
                 **lineage_tags(settings),
                 "role": "baseline",
+                "baseline": key,
                 "train_window": split.train_window,
                 "test_window": split.test_window,
             }
         )
-        mlflow.log_params(
-            {
-                "model": "LogisticRegression(class_weight=balanced)",
-                "seed": settings.seed,
-                "min_category_count": MIN_CATEGORY_COUNT,
-                **_window_params(split),
-            }
-        )
-        mlflow.log_metrics({**metrics, "threshold": threshold})
+        mlflow.log_params({**params, "seed": settings.seed, **_window_params(split)})
+        mlflow.log_metrics({**scored.metrics, "threshold": scored.threshold})
     return run.info.run_id
 
 
@@ -212,10 +337,11 @@ def _log_model_run(
     threshold: float,
     parity: dict[str, float],
     champion: dict[str, Any],
-    baseline_run_id: str,
+    baseline_run_ids: dict[str, str],
     onnx_model: onnx.ModelProto,
+    report: Report,
 ) -> dict[str, Any]:
-    """The model run: params, per-epoch curves, metrics, lineage, and the verified ONNX model."""
+    """The model run: params, curves, metrics, lineage, the evaluation report and the ONNX model."""
     with mlflow.start_run(run_name="mlp") as run:
         tags = {
             **lineage_tags(settings),
@@ -224,7 +350,8 @@ def _log_model_run(
             "test_window": split.test_window,
             "threshold": repr(threshold),
             "parity.passed": "true",
-            "baseline_run_id": baseline_run_id,
+            "baseline_run_id": baseline_run_ids["logreg"],
+            **{f"baseline_run_id.{k}": v for k, v in baseline_run_ids.items()},
         }
         if "version" in champion:
             tags["champion.version_scored"] = str(champion["version"])
@@ -245,6 +372,8 @@ def _log_model_run(
                 "min_category_count": MIN_CATEGORY_COUNT,
                 "torch_threads": model_mod.use_threads(),
                 "model_inputs": len(MODEL_INPUTS),
+                "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
+                "bootstrap_seed": BOOTSTRAP_SEED,
                 **_window_params(split),
                 **{f"vocab_{k}": len(v) for k, v in prep.vocabularies.items()},
             }
@@ -265,6 +394,14 @@ def _log_model_run(
         if "auc" in champion:
             mlflow.log_metric("champion_test_auc", champion["auc"])
         mlflow.log_dict(prep.to_dict(), "preprocessing.json")
+        # The gate re-scores champion and challenger on exactly these rows (slices, latency), even
+        # when registration happens later, from `flightpath promote RUN_ID`.
+        log_test_rows(split.test)
+        with tempfile.TemporaryDirectory() as tmp:
+            for relative, data in report.artifacts.items():
+                (Path(tmp) / relative).parent.mkdir(parents=True, exist_ok=True)
+                (Path(tmp) / relative).write_bytes(data)
+            mlflow.log_artifacts(tmp)  # model_card.md at the run's root, the rest under evaluation/
 
         with tempfile.TemporaryDirectory() as tmp:
             # The hash of exactly the bytes MLflow stores; registration re-hashes the download.

@@ -1,5 +1,8 @@
 """Registry flow on a temporary SQLite MLflow: first champion, gated challengers, rollback, checksums.
 
+Registration gets the training frame, so the gate re-scores champion and challenger on the
+challenger's test window (overall, per slice) and times both ONNX models interleaved.
+
 One module-scoped story trains four models (about a minute) and records what the registry said
 after each step; the tests below each check one claim about it.
 """
@@ -59,12 +62,15 @@ def story(training_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
         # Barely trained: one epoch at a learning rate too small to move the weights.
         "worse": training_settings(home, epochs=1, learning_rate=1e-6),
         # Same seed plus two more ensemble members: within the gate's tolerance of the champion.
-        "better": training_settings(home, ensemble_size=3),
+        # Three networks cost ~1.4x one at batch 256 (measured), too close to the 1.5x latency
+        # bound for a noisy box: this story is about AUC, so the bound is widened here (the
+        # latency check itself is tested with injected numbers in test_gate.py).
+        "better": training_settings(home, ensemble_size=3, gate_latency_max_ratio=3.0),
     }
     s = Story(good)
     for name, settings in steps.items():
         s.trained[name] = train_and_export(settings, training_frame)
-        s.registered[name] = register_and_promote(settings, s.trained[name]["run_id"])
+        s.registered[name] = register_and_promote(settings, s.trained[name]["run_id"], training_frame)
         s.champion_after[name] = champion_version(good)
     s.rolled_back = rollback(good)
     s.champion_after["rollback"] = champion_version(good)
@@ -117,6 +123,15 @@ def test_a_worse_challenger_is_not_promoted_and_says_why(story: Story) -> None:
     assert f"< champion {champion_auc:.4f} - {AUC_TOLERANCE}" in reg["reason"]
     assert "same test window" in reg["reason"]
     assert story.champion_after["worse"] == "1"
+    # Every check ran and is on the version: the barely trained model loses on the slices too.
+    checks = json.loads(
+        client(story.settings).get_model_version(story.settings.model_name, "2").tags["gate.checks"]
+    )
+    assert checks == reg["checks"] and checks["auc"]["champion"] == pytest.approx(champion_auc)
+    assert checks["slices"]["passed"] is False and "origin=EWR" in checks["slices"]["regressed"]
+    assert set(checks["latency"]["ratio"]) == {"1", "256"}
+    assert "both models re-scored" in checks["evidence"]
+    assert [part.split(":")[0] for part in reg["reason"].split("; ")] == ["AUC", "slices", "latency"]
 
 
 def test_a_good_challenger_is_promoted_and_remembers_the_previous_champion(story: Story) -> None:
@@ -135,6 +150,9 @@ def test_a_good_challenger_is_promoted_and_remembers_the_previous_champion(story
     ):
         assert tags[key], key
     assert tags["train_window"] == story.trained["better"]["train_window"]
+    checks = story.registered["better"]["checks"]
+    assert checks["auc"]["passed"] and checks["slices"]["passed"] and checks["latency"]["passed"]
+    assert len(checks["slices"]["compared"]) >= 3  # at least the three origins have >= 50 rows
 
 
 def test_rollback_moves_champion_to_the_previous_champion(story: Story) -> None:
@@ -145,6 +163,11 @@ def test_rollback_moves_champion_to_the_previous_champion(story: Story) -> None:
         "champion": "1",
     }
     assert story.champion_after["rollback"] == "1"
+    c = client(story.settings)
+    name = story.settings.model_name
+    assert "champion moved back to v1" in c.get_model_version(name, "3").tags["rolled_back"]
+    assert "rolled back from v3" in c.get_model_version(name, "1").tags["restored_by_rollback"]
+    assert str(c.get_model_version_by_alias(name, "challenger").version) == "3"  # only champion moved
     # v1 was the first champion: there is nothing before it.
     with pytest.raises(RegistryError, match="no previous_champion"):
         rollback(story.settings)
