@@ -550,6 +550,9 @@ def register_and_promote(settings: Settings, run_id: str, frame: pd.DataFrame | 
         "test_window": tags["test_window"],
         "test_auc": f"{run.data.metrics['test_auc']:.6f}",
         "code_version": tags.get("code_version", "unknown"),
+        "dataset_fingerprint": tags.get("dataset_fingerprint", "unknown"),
+        # The card is generated per training run; the version points at it (MLflow UI: run artifacts).
+        "model_card": f"runs:/{run_id}/model_card.md",
     }
     for key, value in version_tags.items():
         c.set_model_version_tag(name, version, key, value)

@@ -7,12 +7,14 @@ the stack points settings.mlflow_tracking_uri at the MLflow server instead.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
 
-from features.contract import feature_service_version
+from features.contract import LABEL, MODEL_INPUTS, feature_service_version
 from flightpath.settings import PROJECT_ROOT, Settings
 
 
@@ -73,3 +75,14 @@ def lineage_tags(settings: Settings) -> dict[str, str]:
         "feature_service": settings.feature_service,
         "feature_service_version": feature_service_version(),
     }
+
+
+def dataset_fingerprint(frame: pd.DataFrame) -> str:
+    """sha256 of the rows a model saw (model inputs + label, in order): same data, same fingerprint.
+
+    Cheaper than storing the data with every run, and enough to answer "was v3 trained on the same
+    rows as v2?" (the lake itself is reproducible from the source, see pipelines/NOTES.md).
+    """
+    columns = [c for c in (*MODEL_INPUTS, LABEL, "sched_dep_utc") if c in frame.columns]
+    hashed = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]

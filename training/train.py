@@ -65,7 +65,7 @@ from training.preprocess import (
 from training.registry import log_test_rows, score_champion
 from training.report import MODEL_CARD, Report, ReportInputs, build_report
 from training.split import Split, time_split
-from training.tracking import code_version, configure_mlflow, lineage_tags
+from training.tracking import code_version, configure_mlflow, dataset_fingerprint, lineage_tags
 
 log = logging.getLogger(__name__)
 
@@ -351,6 +351,7 @@ def _log_model_run(
             "threshold": repr(threshold),
             "parity.passed": "true",
             "baseline_run_id": baseline_run_ids["logreg"],
+            "dataset_fingerprint": dataset_fingerprint(pd.concat([split.train, split.validation, split.test])),
             **{f"baseline_run_id.{k}": v for k, v in baseline_run_ids.items()},
         }
         if "version" in champion:

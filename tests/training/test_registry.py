@@ -147,6 +147,8 @@ def test_a_good_challenger_is_promoted_and_remembers_the_previous_champion(story
         "gate.decision",
         "gate.reason",
         "previous_champion",
+        "dataset_fingerprint",
+        "model_card",
     ):
         assert tags[key], key
     assert tags["train_window"] == story.trained["better"]["train_window"]

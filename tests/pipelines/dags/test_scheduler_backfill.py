@@ -39,7 +39,8 @@ def _airflow(env: dict[str, str], *args: str, check: bool = True) -> str:
 
 @pytest.mark.integration
 def test_scheduler_backfill_matches_the_direct_backfill(tmp_path: Path) -> None:
-    s = Settings(home=tmp_path / "via_scheduler")
+    # Its own AIRFLOW_HOME, explicitly: other tests in this process export one (Settings reads it).
+    s = Settings(home=tmp_path / "via_scheduler", AIRFLOW_HOME=tmp_path / "via_scheduler" / "airflow")  # type: ignore[call-arg]
     api_port = _free_port()
     env = {
         **os.environ, **airflow_env.airflow_env(s),
