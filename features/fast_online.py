@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -97,7 +98,7 @@ def _resolve(settings: Settings, project: str) -> tuple[list[_View], Any]:
     return views, feast_value_type_to_python_type
 
 
-class _Reader:
+class _Reader(ABC):
     """Shared part: lazy one-time resolution, request -> Feast-shaped column dict -> OnlineFeatures."""
 
     def __init__(self, settings: Settings, project: str = PROJECT) -> None:
@@ -116,10 +117,10 @@ class _Reader:
                     self._views = views
         return self._views
 
+    @abstractmethod
     def _fetch(self, views: list[_View], rows: list[dict[str, str]]) -> dict[str, list[_Row]]:
         """Per view, per entity row: (event timestamp in whole UTC seconds, 0 if none;
-        feature name -> serialized ValueProto)."""
-        raise NotImplementedError
+        feature name -> serialized ValueProto). One implementation per store below."""
 
     def read(self, entities: list[dict[str, str | None]]) -> list[OnlineFeatures]:
         """Store features for each entity ({"origin", "tailnum", "carrier"}), in order.
