@@ -32,10 +32,10 @@ from functools import lru_cache
 from typing import Any
 
 from features.online import (
-    PING_ENTITY,
     TIMESTAMP_SUFFIX,
     OnlineFeatures,
     OnlineStoreUnavailable,
+    PingByReading,
     _connection_errors,
     entity_rows,
     parse_response,
@@ -98,7 +98,7 @@ def _resolve(settings: Settings, project: str) -> tuple[list[_View], Any]:
     return views, feast_value_type_to_python_type
 
 
-class _Reader(ABC):
+class _Reader(PingByReading, ABC):
     """Shared part: lazy one-time resolution, request -> Feast-shaped column dict -> OnlineFeatures."""
 
     def __init__(self, settings: Settings, project: str = PROJECT) -> None:
@@ -156,13 +156,6 @@ class _Reader(ABC):
                 response[name + TIMESTAMP_SUFFIX] = [seconds for seconds, _ in per_row]
         return parse_response(response, len(rows))
 
-    def ping(self) -> bool:
-        """True if the store answers a read right now."""
-        try:
-            self.read([PING_ENTITY])
-        except OnlineStoreUnavailable:
-            return False
-        return True
 
 
 class SqliteOnlineReader(_Reader):
