@@ -17,8 +17,11 @@ tests/features/test_fast_online.py checks it returns what OnlineFeatureReader re
 Like OnlineFeatureReader: importing this module does not import Feast, an unknown key is a
 missing feature, an unreachable store or an unapplied registry is `OnlineStoreUnavailable`, and
 the online store does not apply the views' TTL (callers judge staleness by `event_timestamps`).
-Assumes the registry does not change under a running reader (a new `feast apply` that renames
-views needs a new reader, as it would a new serving process).
+A failed resolution (registry not applied yet) is remembered: reads within RESOLVE_RETRY_S of it
+raise OnlineStoreUnavailable with the same message without touching the registry, and the first
+read after that tries again, so a service started before `feast apply` recovers by itself.
+Assumes the registry does not change under a running reader once resolved (a new `feast apply`
+that renames views needs a new reader, as it would a new serving process).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,6 +48,11 @@ from features.store import PROJECT, REDIS_CLIENT_OPTIONS
 from flightpath.settings import Settings
 
 ENTITY_KEY_SERIALIZATION_VERSION = 3
+# After a failed resolution, reads fail fast for this long before the registry is read again:
+# in degraded mode every request would otherwise build a FeatureStore and read the registry just
+# to fail again (tens of ms each, and one log line per request). Short, so that a `feast apply`
+# run after the service started is picked up within seconds.
+RESOLVE_RETRY_S = 5.0
 # (event timestamp in whole UTC seconds, 0 = none; feature name -> serialized ValueProto)
 _Row = tuple[int, dict[str, bytes]]
 
@@ -107,15 +116,33 @@ class _Reader(PingByReading, ABC):
         self._views: list[_View] | None = None
         self._decode: Any = None
         self._lock = threading.Lock()
+        # The last failed resolution and when it happened (time.monotonic()); None once resolved.
+        self._failure: OnlineStoreUnavailable | None = None
+        self._failed_at = 0.0
 
     def _resolved(self) -> list[_View]:
-        if self._views is None:
-            with self._lock:
-                if self._views is None:
-                    views, decode = _resolve(self._settings, self._project)
-                    self._decode = decode
-                    self._views = views
-        return self._views
+        """The views, resolved on first use; raises OnlineStoreUnavailable (see RESOLVE_RETRY_S)."""
+        views = self._views
+        if views is not None:
+            return views
+        with self._lock:
+            return self._views if self._views is not None else self._resolve_or_raise()
+
+    def _resolve_or_raise(self) -> list[_View]:
+        """Resolve now, unless the last attempt failed less than RESOLVE_RETRY_S ago. Holds the lock."""
+        if self._failure is not None and time.monotonic() - self._failed_at < RESOLVE_RETRY_S:
+            # A new exception each time: re-raising one shared instance from many threads would
+            # grow (and mix up) its traceback. The message is the remembered one.
+            raise OnlineStoreUnavailable(str(self._failure)) from self._failure
+        try:
+            views, decode = _resolve(self._settings, self._project)
+        except OnlineStoreUnavailable as exc:
+            self._failure, self._failed_at = exc, time.monotonic()
+            raise
+        self._decode = decode
+        self._views = views
+        self._failure = None
+        return views
 
     @abstractmethod
     def _fetch(self, views: list[_View], rows: list[dict[str, str]]) -> dict[str, list[_Row]]:
@@ -160,6 +187,10 @@ class _Reader(PingByReading, ABC):
 
 class SqliteOnlineReader(_Reader):
     """Reads Feast's SQLite online tables directly (one read-only connection per thread)."""
+
+    # A local file in WAL mode (features.store.use_wal): a read never waits for a writer, so
+    # serving may call it on its event loop (serving/api/routes/predict.py).
+    reads_locally = True
 
     def __init__(self, settings: Settings, project: str = PROJECT) -> None:
         super().__init__(settings, project)

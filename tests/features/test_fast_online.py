@@ -8,13 +8,16 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+import types
 import uuid
+from collections.abc import Callable
 
 import pytest
 
-from features import contract
-from features.fast_online import RedisOnlineReader, SqliteOnlineReader, reader_for
+from features import contract, fast_online
+from features.fast_online import RESOLVE_RETRY_S, RedisOnlineReader, SqliteOnlineReader, reader_for
 from features.materialize import materialize
 from features.online import PING_ENTITY, OnlineFeatureReader, OnlineFeatures, OnlineStoreUnavailable, join_keys
 from features.store import apply_repo, feature_store
@@ -120,6 +123,89 @@ def test_a_missing_online_database_is_unavailable_not_created(store_copy) -> Non
     reader = reader_for(settings)
     assert reader.ping() is False
     assert not (settings.feast_dir / "online.db").exists()
+
+
+@pytest.fixture
+def resolve_calls(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Counts calls of fast_online._resolve (the registry read), each a little slow, as a real one is."""
+    calls: list[float] = []
+    real = fast_online._resolve
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(time.monotonic())
+        time.sleep(0.02)  # widens the window in which concurrent readers could race
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fast_online, "_resolve", counting)
+    return calls
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """A fake time.monotonic for fast_online only; call the fixture's value to advance it."""
+    now = [1000.0]
+    monkeypatch.setattr(fast_online, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+
+    def advance(seconds: float) -> None:
+        now[0] += seconds
+    return advance
+
+
+def test_a_failed_resolution_is_retried_only_after_the_back_off(
+        store_copy, resolve_calls: list[float], clock: Callable[[float], None]) -> None:
+    settings = store_copy()  # tables built, repo never applied
+    reader = reader_for(settings)
+    with pytest.raises(OnlineStoreUnavailable, match="apply the feature repo") as first:
+        reader.read([PING_ENTITY])
+    assert len(resolve_calls) == 1
+    # Degraded mode: more reads and pings within the back-off fail alike, without the registry.
+    clock(RESOLVE_RETRY_S / 2)
+    with pytest.raises(OnlineStoreUnavailable) as again:
+        reader.read([PING_ENTITY])
+    assert str(again.value) == str(first.value)
+    assert reader.ping() is False
+    apply_repo(settings)  # not seen before the back-off has passed
+    with pytest.raises(OnlineStoreUnavailable):
+        reader.read([PING_ENTITY])
+    assert len(resolve_calls) == 1
+    # After it, the next read resolves by itself and the reader stays resolved.
+    clock(RESOLVE_RETRY_S / 2 + 0.01)
+    [features] = reader.read([PING_ENTITY])
+    assert features.missing == list(contract.STORE_FEATURES)  # applied, nothing materialized
+    assert reader.ping() is True
+    assert len(resolve_calls) == 2
+
+
+def test_a_retry_that_fails_again_starts_a_new_back_off(
+        store_copy, resolve_calls: list[float], clock: Callable[[float], None]) -> None:
+    reader = reader_for(store_copy())
+    for expected_calls in (1, 2):
+        for _ in range(3):
+            assert reader.ping() is False
+        assert len(resolve_calls) == expected_calls
+        clock(RESOLVE_RETRY_S)
+
+
+def test_concurrent_reads_of_an_unapplied_registry_resolve_once(store_copy, resolve_calls: list[float]) -> None:
+    reader = reader_for(store_copy())
+    n = 8
+    start = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        start.wait()
+        try:
+            reader.read([PING_ENTITY])
+        except OnlineStoreUnavailable as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(errors) == n  # every reader got the error, only one of them read the registry
+    assert len(resolve_calls) == 1
 
 
 def test_importing_the_fast_reader_does_not_import_feast() -> None:

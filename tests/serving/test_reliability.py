@@ -2,16 +2,21 @@
 
 Each test runs a fixed, modest load (3 client threads, a few seconds) and checks what a client
 would see: SIGTERM drains without failing accepted requests; a champion move switches versions
-once and never back; a dead online store degrades answers instead of failing them; the OpenAPI
-schema fuzzed with schemathesis never gets a 5xx.
+once and never back; a Redis online store killed mid-load degrades answers instead of failing
+them and full answers come back by themselves when it returns; the OpenAPI schema fuzzed with
+schemathesis never gets a 5xx.
 
-The service starts with no Feast registry under its home unless a test builds one, so /v1/predict
-answers in degraded mode: every path below exists and is exercised, just with default features.
+The service starts with no Feast registry under its home unless a test builds one (the Redis test
+does), so /v1/predict answers in degraded mode: every path below exists and is exercised, just
+with default features.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,10 +27,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from redis_server import RedisServer
 from serving_fakes import BIAS, Registry, build_model, copy_registry
+
+from features import contract
+from flightpath.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 FLIGHT = {"carrier": "UA", "flight": 1545, "tailnum": "N14228", "origin": "EWR", "dest": "IAH",
@@ -211,3 +221,114 @@ def test_fuzzing_the_openapi_schema_never_gets_a_5xx(champion_registry, tmp_path
     assert not server_errors, server_errors[:5]
     assert len(calls) >= 1000, len(calls)
     assert len({op for op, _ in calls}) >= 6  # every operation was exercised (GETs without parameters: 1 case each)
+
+
+# --- the online store stopped during load -----------------------------------------------------------
+def _redis_feature_home(source: Settings, home: Path, redis_url: str) -> Settings:
+    """A home with a copy of `source`'s lake, the repo applied on Redis at `redis_url` and the
+    window's last two days materialized (enough for every view; ~8 s, mostly Feast's apply)."""
+    from features.materialize import materialize
+    from features.store import apply_repo
+    from features.tables import build_feature_tables, local_midnight_utc
+
+    shutil.copytree(source.lake_dir, home / "lake")
+    settings = source.model_copy(update={"home": home, "online_store": "redis", "redis_url": redis_url})
+    days = settings.demo_days()[-2:]
+    build_feature_tables(settings, days)
+    apply_repo(settings)
+    start = local_midnight_utc(days[0]).to_pydatetime()
+    end = local_midnight_utc(days[-1] + dt.timedelta(days=1)).to_pydatetime()
+    materialize(settings, start, end)
+    return settings
+
+
+def _flight_in_store(settings: Settings) -> tuple[dict[str, Any], list[str]]:
+    """A flight of the last materialized day whose features the store has (the fewest missing),
+    as a /v1/predict body, and the store features it lacks (read directly, not through serving)."""
+    from features.fast_online import reader_for
+    from features.keys import entity_keys
+    from flightpath import lake
+
+    day = settings.demo_end
+    flights = lake.read_partitions(settings.lake_dir, "curated", "flights", [day])
+    flights = flights[flights["tailnum"].notna()].head(200)
+    entities = [dict(entity_keys(f.origin, f.dest, f.tailnum, f.carrier, f.sched_dep_local.to_pydatetime()))
+                for f in flights.itertuples()]
+    found = reader_for(settings).read(entities)
+    best = min(range(len(found)), key=lambda i: len(found[i].missing))
+    f = flights.iloc[best]
+    body = {"carrier": f.carrier, "flight": int(f.flight), "tailnum": f.tailnum, "origin": f.origin,
+            "dest": f.dest, "sched_dep_local": f.sched_dep_local.isoformat(timespec="minutes")}
+    return body, found[best].missing
+
+
+def _wait_for_answer(load: Load, *, degraded: bool, sent_after: float, timeout_s: float) -> float:
+    """Wait until an answer sent after `sent_after` has this degraded flag; return when it was sent."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for o in load.all[-30:]:
+            if o.sent >= sent_after and o.body is not None and o.body.get("degraded") is degraded:
+                return o.sent
+        assert time.monotonic() < deadline, f"no answer with degraded={degraded} within {timeout_s} s"
+        time.sleep(0.05)
+
+
+def _runs(flags: list[bool]) -> list[bool]:
+    """[F, F, T, T, F] -> [F, T, F]: the distinct phases of one thread's sequence."""
+    return [f for i, f in enumerate(flags) if i == 0 or f != flags[i - 1]]
+
+
+def _degraded_total(metrics_text: str) -> float:
+    """flightpath_degraded_predictions_total summed over reasons (prometheus_client adds _total)."""
+    pattern = r"^flightpath_degraded_predictions_total(?:\{[^}]*\})? (\S+)$"
+    return sum(float(v) for v in re.findall(pattern, metrics_text, flags=re.MULTILINE))
+
+
+@pytest.fixture
+def redis_store(tiny_lake: Settings, tmp_path: Path) -> Iterator[tuple[RedisServer, Settings]]:
+    """A redis-server of this test's own (never the shared one on 6379) holding the tiny window's
+    last two days, and the settings of a home applied on it."""
+    with RedisServer(tmp_path / "redis") as redis:
+        yield redis, _redis_feature_home(tiny_lake, tmp_path / "home", redis.url)
+
+
+def test_online_store_stopped_during_load_degrades_then_recovers_by_itself(champion_registry, redis_store):
+    redis, settings = redis_store
+    flight, store_missing = _flight_in_store(settings)
+    assert len(store_missing) <= 2, store_missing  # the comparison below is about real features
+    env = {"FLIGHTPATH_ONLINE_STORE": "redis", "FLIGHTPATH_REDIS_URL": redis.url}
+    with serve(settings.home, champion_registry, **env) as svc:
+        first = httpx.post(f"{svc.base}/v1/predict", json=flight, timeout=10).json()
+        assert first["degraded"] is False and first["missing_features"] == store_missing, first
+        with Load(svc.base, flight) as load:
+            time.sleep(1.5)
+            killed_at = time.monotonic()
+            redis.kill()
+            _wait_for_answer(load, degraded=True, sent_after=killed_at, timeout_s=10)
+            ready = httpx.get(f"{svc.base}/readyz", timeout=5)  # the store is reported, not required
+            time.sleep(1.5)
+            redis.start()  # same port, same data; returns once it answers PING
+            back_at = time.monotonic()
+            recovered_at = _wait_for_answer(load, degraded=False, sent_after=back_at, timeout_s=15)
+            time.sleep(1.0)
+        metrics = httpx.get(f"{svc.base}/metrics", timeout=5).text
+    outcomes = load.all
+    assert all(o.status == 200 for o in outcomes), {(o.status, o.error) for o in outcomes}
+    assert ready.status_code == 200 and ready.json()["online_store"]["status"] == "down", ready.text
+
+    full = [o.body for o in outcomes if not o.body["degraded"]]
+    degraded = [o.body for o in outcomes if o.body["degraded"]]
+    # Full answers, before and after the outage, are the same answer: the features came back.
+    assert {(b["probability"], tuple(b["missing_features"])) for b in full} == {
+        (first["probability"], tuple(store_missing))}
+    # Degraded answers lack every store feature, and that changes the answer.
+    assert degraded and all(b["missing_features"] == list(contract.STORE_FEATURES) for b in degraded)
+    assert first["probability"] not in {b["probability"] for b in degraded}
+    for per in load.per_thread:  # each thread is sequential: its answers are in serving order
+        assert _runs([o.body["degraded"] for o in per]) == [False, True, False]
+    # No back-off on a failed read: once Redis answers PING, the next read reconnects (redis-py
+    # replaces a pooled connection whose server went away when it hands it out).
+    assert not [o for o in outcomes if o.sent >= back_at and o.body["degraded"]]
+    assert len([o for o in outcomes if o.sent < killed_at]) > 20, "the load never got going"
+    assert len([o for o in outcomes if o.sent >= recovered_at and not o.body["degraded"]]) > 20
+    assert _degraded_total(metrics) == len(degraded)
