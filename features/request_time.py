@@ -6,6 +6,7 @@ execution) on the serving path. Instead both sides import this module, which has
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterable
 
@@ -22,9 +23,18 @@ _HOLIDAYS: tuple[dt.date, ...] = tuple(
 )
 
 
+_ORDINALS: tuple[int, ...] = tuple(sorted(h.toordinal() for h in _HOLIDAYS))
+
+
 def days_to_nearest_holiday(day: dt.date) -> int:
-    """Absolute distance in days to the nearest holiday in the table above."""
-    return min(abs((h - day).days) for h in _HOLIDAYS)
+    """Absolute distance in days to the nearest holiday in the table above.
+
+    A binary search (the two neighbours of `day`) rather than a scan of the table: this runs on
+    every prediction, and the scan was ~3% of a /v1/predict request (make bench).
+    """
+    d = day.toordinal()
+    i = bisect.bisect_left(_ORDINALS, d)
+    return min(abs(_ORDINALS[j] - d) for j in (i - 1, i) if 0 <= j < len(_ORDINALS))
 
 
 def calendar_features(sched_dep_local: dt.datetime) -> dict[str, float]:

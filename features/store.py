@@ -13,6 +13,8 @@ settings.online_store == "redis". Registry: one file under settings.feast_dir.
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flightpath.atomic import write_text
@@ -86,6 +88,21 @@ def feature_store(settings: Settings, project: str = PROJECT, fail_fast: bool = 
     return FeatureStore(repo_path=str(settings.feast_repo_dir), config=config)
 
 
+def use_wal(path: Path) -> str:
+    """Put the SQLite online store in write-ahead-log mode (persistent: it is stored in the file).
+
+    Feast creates the file in SQLite's default rollback-journal mode, where a reader waits while
+    materialization commits. In WAL mode readers never wait for the writer, so serving's reads stay
+    sub-millisecond while the daily DAG materializes (tests/features/test_store.py holds a write
+    lock and reads). Returns the journal mode now in force.
+    """
+    conn = sqlite3.connect(path)
+    try:
+        return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def apply_repo(settings: Settings, project: str = PROJECT) -> dict[str, Any]:
     """Register the repo's objects and create the online tables; idempotent.
 
@@ -107,6 +124,8 @@ def apply_repo(settings: Settings, project: str = PROJECT) -> dict[str, Any]:
     store = feature_store(settings, project)
     objects = feature_objects(settings)
     store.apply(objects)
+    if settings.online_store == "sqlite":
+        use_wal(settings.feast_dir.resolve() / "online.db")
     write_text(yaml.safe_dump(store_config(settings, project), sort_keys=False),
                settings.feast_dir / "feature_store.yaml")
     return {

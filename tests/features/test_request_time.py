@@ -14,6 +14,15 @@ def test_calendar_features_of_a_known_flight() -> None:
     assert got == {"sched_hour": 17.75, "sched_weekday": 3.0, "sched_month": 1.0, "days_to_holiday": 9.0}
 
 
+def test_holiday_distance_equals_a_scan_of_the_table_for_every_day() -> None:
+    from features.request_time import _HOLIDAYS
+
+    day = dt.date(2012, 10, 1)
+    while day <= dt.date(2014, 3, 31):  # beyond both ends of the table too
+        assert days_to_nearest_holiday(day) == min(abs((h - day).days) for h in _HOLIDAYS), day
+        day += dt.timedelta(days=1)
+
+
 def test_holiday_distance_looks_both_ways() -> None:
     assert days_to_nearest_holiday(dt.date(2013, 7, 4)) == 0
     assert days_to_nearest_holiday(dt.date(2013, 12, 31)) == 1  # to 2014-01-01, across the year end
