@@ -56,6 +56,10 @@ class FeatureReader(Protocol):
 
     def ping(self) -> bool: ...
 
+    # Optional: `reads_locally = True` says a read is a short local operation that never waits on
+    # a network or a lock (features.fast_online.SqliteOnlineReader); /v1/predict then skips the
+    # thread pool. Absent = False.
+
 
 def default_reader(settings: Settings) -> FeatureReader:
     """The direct online-store reader: same values as Feast's get_online_features, ~4x faster at p50
@@ -190,9 +194,11 @@ def assemble(flights: Sequence[Any], read: OnlineRead, horizon: dt.timedelta) ->
 
 def to_columns(rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Row dicts -> one 1-D array per model input, typed as the ONNX graph expects."""
-    cols: dict[str, np.ndarray] = {}
-    for name in contract.NUMERIC_FEATURES:
-        cols[name] = np.array([_as_float(r[name]) for r in rows], dtype=np.float32)  # (batch,)
+    # One float32 array for every number, (n_numeric, batch), then a contiguous row view per input:
+    # one numpy call instead of one per feature, which was ~15% of a /v1/score request (make bench).
+    numbers = np.array([_as_float(r[name]) for name in contract.NUMERIC_FEATURES for r in rows],
+                       dtype=np.float32).reshape(len(contract.NUMERIC_FEATURES), len(rows))
+    cols: dict[str, np.ndarray] = dict(zip(contract.NUMERIC_FEATURES, numbers, strict=True))  # each (batch,)
     for name in contract.CATEGORICAL_FEATURES:
         cols[name] = np.array([str(r[name]) for r in rows], dtype=object)  # (batch,)
     return cols

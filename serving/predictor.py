@@ -44,6 +44,8 @@ def predict_flights(
     if degraded_reason is not None:
         m.degraded.labels(reason=degraded_reason).inc(len(flights))
         runtime.note_store_failure(degraded_reason)
+    else:
+        runtime.note_store_ok()
     _observe_freshness(m, read.stamps)
     now = dt.datetime.now(dt.UTC)
     ref = ModelRef(name=model.name, version=model.version)

@@ -131,6 +131,13 @@ class Runtime:
         self.online = StoreStatus(up=False, checked_at=dt.datetime.now(dt.UTC), detail=reason)
         self.metrics.online_store_up.set(0)
 
+    def note_store_ok(self) -> None:
+        """A request just read the store: if it was marked down, say it is back at once (rather
+        than at the next background check, up to reload_interval_s later)."""
+        if not self.online.up:
+            self.online = StoreStatus(up=True, checked_at=dt.datetime.now(dt.UTC), detail=None)
+            self.metrics.online_store_up.set(1)
+
     # --- readiness --------------------------------------------------------------------------------
     @property
     def ready(self) -> bool:

@@ -1,6 +1,10 @@
 """Shared dependencies, declared once so handlers read like sentences.
 
     def predict(body: FlightRequest, model: ModelDep, features: FeaturesDep, request_id: RequestIdDep)
+
+They are `async def` on purpose although nothing in them awaits: FastAPI runs a plain `def`
+dependency in its thread pool, and three thread hops per request for three attribute reads cost
+more than the model run itself (`make bench`, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -17,15 +21,15 @@ from serving.prediction_log import PredictionLog
 from serving.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.runtime.settings
 
 
-def get_model(request: Request) -> LoadedModel:
+async def get_model(request: Request) -> LoadedModel:
     """The current model, read once per request (a hot swap mid-request cannot mix versions)."""
     model = request.app.state.runtime.model
     if model is None:
@@ -33,19 +37,19 @@ def get_model(request: Request) -> LoadedModel:
     return model
 
 
-def get_features(request: Request) -> FeatureReader:
+async def get_features(request: Request) -> FeatureReader:
     return request.app.state.runtime.reader
 
 
-def get_metrics(request: Request) -> ServingMetrics:
+async def get_metrics(request: Request) -> ServingMetrics:
     return request.app.state.runtime.metrics
 
 
-def get_prediction_log(request: Request) -> PredictionLog:
+async def get_prediction_log(request: Request) -> PredictionLog:
     return request.app.state.runtime.prediction_log
 
 
-def get_request_id(request: Request) -> str:
+async def get_request_id(request: Request) -> str:
     return request.scope.get("state", {}).get("request_id", "")
 
 
