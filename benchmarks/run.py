@@ -1,7 +1,13 @@
-"""`make bench`: run every benchmark and write docs/benchmarks.md (machine and date included).
+"""`make bench`: run the benchmarks and write docs/benchmarks.md (machine and date included).
 
-The Airflow benchmark runs first, in its own process (Airflow must be configured before it is
-imported); ingestion and the online read path run in this process afterwards. About 4-5 minutes.
+    python -m benchmarks.run                 # every section (about 10 minutes)
+    python -m benchmarks.run serving         # one section; the others are re-rendered from the last run
+
+Sections: ingest, airflow, online, serving. Each section's raw results are kept in
+docs/benchmarks.json with the date and machine they were measured on, so re-running one section
+rewrites the page without pretending the others were measured again. The Airflow benchmark runs in
+its own process (Airflow must be configured before it is imported); the serving benchmark starts
+its servers as child processes pinned to one CPU.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,7 @@ from flightpath.atomic import write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "benchmarks.md"
+RAW = ROOT / "docs" / "benchmarks.json"
 
 
 def machine() -> str:
@@ -53,14 +61,8 @@ def _ms(x: float) -> str:
     return f"{x:.3f}"
 
 
-def render(ing: dict[str, Any], air: dict[str, Any], onl: dict[str, Any], seconds: float) -> list[str]:
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Measured by `make bench` on {dt.date.today().isoformat()}; machine: {machine()}; "
-        f"the whole run took {seconds:.0f} s. Ratios compare against a baseline measured in the same run; "
-        "this box is noisy (2 vCPU), so read ratios and medians, not single numbers.",
-        "",
+def render_ingest(ing: dict[str, Any]) -> list[str]:
+    return [
         "## Ingestion (`pipelines.ingest.run.ingest_day`, one call per day)",
         "",
         "Floor: selecting the same days' rows from the already-parsed source with a pandas mask (what any "
@@ -81,7 +83,11 @@ def render(ing: dict[str, Any], air: dict[str, Any], onl: dict[str, Any], second
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *[f"| {s['months']} | {s['days']} | {_n(s['rows'])} | {s['seconds']:.1f} | {s['seconds_per_day']:.3f} | "
           f"{_n(s['rows_per_s'])} | {s['vs_1_month']:.2f} | {_n(s['floor_rows_per_s'])} |" for s in ing["scaling"]],
-        "",
+    ]
+
+
+def render_airflow(air: dict[str, Any]) -> list[str]:
+    return [
         "## Airflow overhead per daily run",
         "",
         f"The daily DAG (`flightpath_daily`: ingest -> features -> materialize) run with `dag.test` (in-process "
@@ -101,7 +107,11 @@ def render(ing: dict[str, Any], air: dict[str, Any], onl: dict[str, Any], second
         f"{air['airflow_total_s']:.1f} s vs {air['direct_total_s']:.1f} s. One-off costs, not in the table: "
         f"`airflow db migrate` {air['migrate_db_s']:.1f} s, DagBag parse {air['dagbag_s']:.1f} s, first DagRun of "
         f"the process {air['warmup_airflow_s']:.1f} s (imports; direct first day {air['warmup_direct_s']:.1f} s).",
-        "",
+    ]
+
+
+def render_online(onl: dict[str, Any]) -> list[str]:
+    lines = [
         "## Materialization into the online store (one month)",
         "",
         f"January 2013 ({onl['month'][0]} .. {onl['month'][1]}): `features.materialize.materialize` over the month. "
@@ -152,14 +162,55 @@ def READS_DOC(onl: dict[str, Any]) -> str:  # noqa: N802 - a sentence, kept next
             "one flight per read, in one process.")
 
 
-def main() -> None:
-    t0 = time.perf_counter()
-    air = airflow_overhead()
-    from benchmarks import ingest, online
+SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any]], list[str]]]] = {
+    "ingest": ("Ingestion", lambda: _lazy("ingest").run(), render_ingest),
+    "airflow": ("Airflow overhead", airflow_overhead, render_airflow),
+    "online": ("Online store", lambda: _lazy("online").run(), render_online),
+    "serving": ("Serving", lambda: _lazy("serving").run(), lambda r: _lazy("serving_report").render(r)),
+}
 
-    ing = ingest.run()
-    onl = online.run()
-    lines = render(ing, air, onl, time.perf_counter() - t0)
+
+def _lazy(module: str) -> Any:
+    import importlib
+
+    return importlib.import_module(f"benchmarks.{module}")
+
+
+def render(store: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m benchmarks.run [section ...]`); raw numbers in "
+        "`docs/benchmarks.json`. Ratios compare against a baseline measured in the same run; this box is "
+        "noisy (2 vCPU), so read ratios and medians, not single numbers.",
+        "",
+    ]
+    for key, (title, _, render_section) in SECTIONS.items():
+        entry = store.get(key)
+        if entry is None:
+            lines += [f"## {title}", "", f"Not measured yet: `python -m benchmarks.run {key}`.", ""]
+            continue
+        section = render_section(entry["results"])
+        lines += [section[0], "",
+                  f"_Measured on {entry['measured_on']}; machine: {entry['machine']}; "
+                  f"{entry['seconds']:.0f} s._", *section[1:], ""]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    wanted = list(argv if argv is not None else sys.argv[1:]) or list(SECTIONS)
+    unknown = [w for w in wanted if w not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
+    store: dict[str, dict[str, Any]] = json.loads(RAW.read_text()) if RAW.exists() else {}
+    # Airflow first, as it always ran: nothing else in this process has touched Airflow's config yet.
+    for key in sorted(wanted, key=lambda k: (k != "airflow", list(SECTIONS).index(k))):
+        t0 = time.perf_counter()
+        results = SECTIONS[key][1]()
+        store[key] = {"measured_on": dt.date.today().isoformat(), "machine": machine(),
+                      "seconds": round(time.perf_counter() - t0, 1), "results": results}
+        write_text(json.dumps(store, indent=1, sort_keys=True, default=str) + "\n", RAW)  # keep what finished
+    lines = render(store)
     write_text("\n".join(lines) + "\n", OUT)
     print("\n".join(lines))
 
