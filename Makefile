@@ -48,8 +48,8 @@ clean: ## remove all runtime state (.flightpath/: lake, feature store, MLflow, A
 serve: $(STAMP) ## start the inference service on 127.0.0.1:8000 (FLIGHTPATH_SERVE_PORT to change)
 	$(PY) -m flightpath.cli serve
 
-bench: $(STAMP) ## run the benchmarks and write docs/benchmarks.md
-	$(PY) -m benchmarks.run
+bench: $(STAMP) ## run the benchmarks, write docs/benchmarks.md (ONLY="serving online" for some; needs wrk)
+	$(PY) -m benchmarks.run $(ONLY)
 
 backfill: $(STAMP) ## ingest START..END day by day (progress bar), then rebuild features and materialize
 	$(PY) -m flightpath.cli backfill $(WINDOW)

@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [w for w in wanted if w not in SECTIONS]
     if unknown:
         raise SystemExit(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
+    if "serving" in wanted:
+        _lazy("serving").require_tools()  # fail now, not after the other sections' minutes
     store: dict[str, dict[str, Any]] = json.loads(RAW.read_text()) if RAW.exists() else {}
     # Airflow first, as it always ran: nothing else in this process has touched Airflow's config yet.
     for key in sorted(wanted, key=lambda k: (k != "airflow", list(SECTIONS).index(k))):

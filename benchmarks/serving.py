@@ -116,7 +116,7 @@ def prepare(home: Path) -> dict[str, Any]:
 
 
 def score_rows(frame: pd.DataFrame, day: dt.date) -> list[dict[str, Any]]:
-    """REQUESTS model-input rows of `day` with every number present.
+    """REQUESTS model-input rows of the week ending `day` with every number present.
 
     Complete rows only, so that every server gets literally the same values: `mlflow models serve`
     checks inputs against the logged signature, where a missing number is not the same thing as
@@ -124,7 +124,8 @@ def score_rows(frame: pd.DataFrame, day: dt.date) -> list[dict[str, Any]]:
     """
     from features import contract
 
-    rows = frame[pd.to_datetime(frame["sched_dep_local"]).dt.date == day]
+    dates = pd.to_datetime(frame["sched_dep_local"]).dt.date
+    rows = frame[(dates > day - dt.timedelta(days=7)) & (dates <= day)]
     rows = rows.dropna(subset=list(contract.NUMERIC_FEATURES))
     picked = rows.iloc[:: max(1, len(rows) // REQUESTS)][:REQUESTS]
     out = []
@@ -283,7 +284,7 @@ def measure(srv: Server, path: str, bodies: list[dict[str, Any]], work: Path,
 
 # --- the run -----------------------------------------------------------------------------------------
 
-def _require_tools() -> None:
+def require_tools() -> None:
     missing = [t for t in ("wrk", "taskset") if shutil.which(t) is None]
     if missing:
         raise SystemExit(f"the serving benchmark needs {', '.join(missing)} on PATH "
@@ -293,7 +294,7 @@ def _require_tools() -> None:
 
 
 def run() -> dict[str, Any]:
-    _require_tools()
+    require_tools()
     with tempfile.TemporaryDirectory(prefix="flightpath-bench-serving-") as tmp:
         work = Path(tmp)
         print("serving benchmark: preparing a champion model (about a minute)", file=sys.stderr, flush=True)

@@ -47,13 +47,18 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
             "errors": sum(lv["errors"] for lv in levels),
         }
     fp, floor, mlflow = rows["flightpath_score"], rows["floor"], rows["mlflow"]
+    if mlflow["budget_rps"]:
+        basis, throughput = "req/s at p99 < 10 ms", fp["budget_rps"] / mlflow["budget_rps"]
+    else:  # no level of mlflow's met the budget: "at p99 < 10 ms" has no denominator
+        basis, throughput = "max req/s (mlflow never kept p99 under 10 ms)", fp["max_rps"] / mlflow["max_rps"]
     ratios = {
         "p50_c1_vs_floor": fp["p50_c1"] / floor["p50_c1"],
+        # the worse of the two loads, so a target met at one level only is not called met
         "cpu_vs_floor": max(fp["cpu_c1"] / floor["cpu_c1"], fp["cpu_top"] / floor["cpu_top"]),
-        "throughput_vs_mlflow": fp["budget_rps"] / mlflow["budget_rps"] if mlflow["budget_rps"] else float("inf"),
+        "throughput_vs_mlflow": throughput,
         "predict_p50_ms": level(r["flightpath_predict"], 1)["p50_ms"],
     }
-    return {"rows": rows, "ratios": ratios, "top": top}
+    return {"rows": rows, "ratios": ratios, "top": top, "throughput_basis": basis}
 
 
 def _verdict(name: str, value: float) -> str:
@@ -73,8 +78,8 @@ def render(r: dict[str, Any]) -> list[str]:
         f"{r['model']['test_auc']:.4f}), the same ONNX bytes in every server (answers checked equal on "
         f"{r['parity']['rows']} rows, max abs diff {max(r['parity']['max_abs_diff'].values()):.1e}). Each server "
         f"runs alone with one worker, pinned by `taskset` to CPU {r['server_cpu']}; `wrk` (keep-alive, one "
-        f"thread) on CPU {r['client_cpu']} cycles through the same {r['requests']} real rows of "
-        f"{r['window'][1]}. A sweep over concurrency {', '.join(map(str, r['concurrency']))}, "
+        f"thread) on CPU {r['client_cpu']} cycles through the same {r['requests']} real rows (the window's last "
+        f"week, every number present: mlflow's signature check treats a missing number differently). A sweep over concurrency {', '.join(map(str, r['concurrency']))}, "
         f"{r['duration_s']} s each after a warm-up. CPU per request = user+sys seconds of the server's process "
         "tree during the run / requests answered; memory = RSS of the process that did the work. "
         "Floor: `benchmarks/serving_floor.py`, uvicorn + a bare ASGI callable + the same ORT session, no "
@@ -119,6 +124,8 @@ def render(r: dict[str, Any]) -> list[str]:
     ]
     for name, (bound, what) in TARGETS.items():
         value = ratios[name]
+        if name == "throughput_vs_mlflow":
+            what = f"flightpath / mlflow throughput, {s['throughput_basis']}"
         shown = f"{value:.2f} ms" if name == "predict_p50_ms" else f"{value:.2f}x"
         bound_s = f"< {bound} ms" if name == "predict_p50_ms" else (f">= {bound}x" if name == "throughput_vs_mlflow"
                                                                    else f"<= {bound}x")
