@@ -8,9 +8,10 @@ request in extra tasks and streams, which costs a measurable share of a sub-mill
 from __future__ import annotations
 
 import json
+import os
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving.metrics import ServingMetrics
 
 REQUEST_ID_HEADER = "x-request-id"
+_ids = random.Random()  # its own generator: nobody else's seed() can make ids repeat
+os.register_at_fork(after_in_child=_ids.seed)  # a forked worker must not repeat its parent's ids
 # Accept a caller's id only if it is short and harmless in logs and headers.
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -29,7 +32,9 @@ def request_id_of(scope: Scope) -> str:
             if _VALID_ID.match(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    # 128 random bits from Python's PRNG (seeded from os.urandom at start-up): unique enough for
+    # correlating logs, and ~50x cheaper than uuid4, which makes a getrandom syscall per request.
+    return f"{_ids.getrandbits(128):032x}"
 
 
 class ObservabilityMiddleware:
