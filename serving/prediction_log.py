@@ -80,6 +80,19 @@ def make_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def create_table(engine: sa.Engine) -> None:
+    """Create the table (and its indexes) unless it exists; safe when several workers start at once.
+
+    `create_all` checks, then creates: two uvicorn workers starting together can both see no table,
+    and the slower one's CREATE fails ("table predictions already exists"), which stops the whole
+    server. The second attempt then finds the table and does nothing; any other error repeats.
+    """
+    try:
+        metadata.create_all(engine)
+    except sa.exc.DBAPIError:
+        metadata.create_all(engine)
+
+
 class PredictionLog:
     """A bounded queue drained by one writer thread in batches.
 
@@ -107,7 +120,7 @@ class PredictionLog:
         self.written = 0
 
     def start(self) -> None:
-        metadata.create_all(self.engine)  # idempotent: CREATE TABLE IF NOT EXISTS
+        create_table(self.engine)
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
         self._thread.start()

@@ -2,7 +2,9 @@
 
 One worker: the app object is built here with these exact settings. Several workers: uvicorn
 spawns processes that import `serving.server:app_from_environment`, so the settings travel to them
-as JSON in an environment variable (each worker then loads its own model and ORT session).
+as JSON in an environment variable (each worker then loads its own model and ORT session), and so
+does PROMETHEUS_MULTIPROC_DIR: a fresh directory per run where every worker keeps its metrics, so
+/metrics answers for the whole server (serving/metrics.py).
 
 Shutdown (one worker, our Kubernetes layout): SIGTERM -> draining (/readyz 503) while requests are
 still served for `drain_seconds` -> uvicorn stops accepting, finishes in-flight requests (up to
@@ -14,8 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -24,6 +28,7 @@ from fastapi import FastAPI
 from flightpath import logs
 from flightpath.settings import Settings, get_settings
 from serving.app import create_app
+from serving.metrics import MULTIPROC_ENV, process_alive
 
 SETTINGS_ENV = "FLIGHTPATH_SERVING_SETTINGS_JSON"
 GRACEFUL_TIMEOUT_S = 20  # in-flight requests get this long after the listener closes
@@ -43,6 +48,24 @@ def app_from_environment() -> FastAPI:
     if settings.log_json:  # a spawned worker does not inherit the parent's logging set-up
         logs.configure(json_lines=True)
     return create_app(settings)
+
+
+def fresh_multiproc_dir(home: Path) -> Path:
+    """An empty directory for this run's metric files: <home>/prometheus-multiproc/<our pid>.
+
+    Files left by an earlier run would be merged into this run's numbers (counters that start
+    above zero, a dead worker's model version), so a directory whose server is gone is removed,
+    and so is one named after our own pid (a container restarted in the same pod is pid 1 again).
+    A directory of another server still running on the same home is left alone.
+    """
+    base = home / "prometheus-multiproc"
+    base.mkdir(parents=True, exist_ok=True)
+    for old in base.iterdir():
+        if old.name.isdigit() and (int(old.name) == os.getpid() or not process_alive(int(old.name))):
+            shutil.rmtree(old, ignore_errors=True)
+    path = base / str(os.getpid())
+    path.mkdir()
+    return path
 
 
 class DrainingServer(uvicorn.Server):
@@ -84,10 +107,26 @@ def run(settings: Settings | None = None) -> None:
         app = create_app(settings)
         DrainingServer(uvicorn.Config(app, **common), app, settings.drain_seconds).run()  # type: ignore[arg-type]
     else:
-        # Each worker process gets uvicorn's plain Server: no drain delay (readyz turns 503 only at
-        # the lifespan shutdown). One worker per pod is the layout that gets the full drain.
-        os.environ[SETTINGS_ENV] = _settings_json(settings)
+        _run_workers(settings, common)
+
+
+def _run_workers(settings: Settings, common: dict[str, object]) -> None:
+    """Several uvicorn workers sharing one listening socket and one metrics directory.
+
+    Each worker process gets uvicorn's plain Server: no drain delay (readyz turns 503 only at the
+    lifespan shutdown). One worker per pod is the layout that gets the full drain.
+    """
+    metrics_dir = fresh_multiproc_dir(settings.home)
+    # Set before uvicorn spawns the workers: prometheus_client reads it when a worker imports it.
+    os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    os.environ[SETTINGS_ENV] = _settings_json(settings)
+    log.info("%d workers; metrics merged from %s", settings.serve_workers, metrics_dir,
+             extra={"fields": {"event": "multiprocess_metrics", "dir": str(metrics_dir)}})
+    try:
         uvicorn.run(
             "serving.server:app_from_environment", factory=True, workers=settings.serve_workers,
             **common,  # type: ignore[arg-type]
         )
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -299,3 +299,29 @@ def test_commands_name_real_cli_subcommands(rendered_overlays, cli_command_names
         assert not unknown, (
             f"{name}: not registered on flightpath.cli:app {sorted(cli_command_names)}: {unknown}"
         )
+
+
+# Seconds the prediction-log flush and process exit get after the graceful shutdown, at least.
+SHUTDOWN_MARGIN_S = 10
+
+
+def test_serving_drains_within_the_termination_grace_period(rendered_overlays, monkeypatch) -> None:
+    """SIGTERM -> drain (unready, still serving) -> in-flight requests -> flush, all before SIGKILL."""
+    from flightpath.settings import Settings
+    from serving.server import GRACEFUL_TIMEOUT_S
+
+    for name, (_, docs) in rendered_overlays.items():
+        pod = by_kind(docs, "Deployment")["serving"]["spec"]["template"]["spec"]
+        (c,) = pod["containers"]
+        env = {e["name"]: e["value"] for e in c.get("env", []) if "value" in e}
+        with monkeypatch.context() as m:
+            m.setenv("FLIGHTPATH_DRAIN_SECONDS", env.get("FLIGHTPATH_DRAIN_SECONDS", "0"))
+            drain = Settings(_env_file=None).drain_seconds  # parsed (and bounded) like the pod does
+        assert drain >= 2, f"{name}: no drain: the listener would close while endpoints still route here"
+        pre_stop = c.get("lifecycle", {}).get("preStop", {})
+        sleep = float(pre_stop["sleep"]["seconds"]) if "sleep" in pre_stop else 0.0
+        assert "exec" not in pre_stop, f"{name}: a preStop command would add to the drain, not replace it"
+        needed = sleep + drain + GRACEFUL_TIMEOUT_S + SHUTDOWN_MARGIN_S
+        assert pod["terminationGracePeriodSeconds"] >= needed, (
+            f"{name}: {pod['terminationGracePeriodSeconds']} s grace < {needed} s of shutdown"
+        )

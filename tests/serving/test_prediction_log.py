@@ -57,3 +57,30 @@ def test_a_failing_database_does_not_kill_the_writer(tmp_path):
     log.submit(row(1))
     log.close()
     assert [r["request_id"] for r in read_rows(log.url)] == ["r1"]
+
+
+def test_creating_the_table_survives_losing_the_race_to_another_worker(tmp_path, monkeypatch):
+    """Two workers: both check "no table", the other creates it first, our CREATE fails."""
+    import sqlalchemy as sa
+
+    from serving import prediction_log
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    real = prediction_log.metadata.create_all
+    calls = []
+
+    def lose_the_race(engine, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            real(engine)  # the other worker got there first...
+            with engine.begin() as conn:  # ...and our own CREATE TABLE now fails
+                conn.execute(sa.text("CREATE TABLE predictions (id INTEGER)"))
+        return real(engine, *args, **kwargs)
+
+    monkeypatch.setattr(prediction_log.metadata, "create_all", lose_the_race)
+    log = PredictionLog(url)
+    log.start()
+    log.submit(row(0))
+    log.close()
+    assert len(calls) == 2
+    assert [r["request_id"] for r in read_rows(url)] == ["r0"]

@@ -1,0 +1,85 @@
+"""A real `python -m flightpath.cli serve` process for tests: start it on a free port, wait for
+/readyz, SIGKILL its process group at the end (workers included).
+
+    with serve(tmp_path / "home", registry, FLIGHTPATH_SERVE_WORKERS="2") as svc:
+        httpx.get(f"{svc.base}/metrics")
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from serving_fakes import Registry
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 90
+FLIGHT = {"carrier": "UA", "flight": 1545, "tailnum": "N14228", "origin": "EWR", "dest": "IAH",
+          "sched_dep_local": "2013-01-01T05:15"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Service:
+    proc: subprocess.Popen
+    base: str
+    log: Path
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def _environment(home: Path, registry: Registry, port: int, env: dict[str, str]) -> dict[str, str]:
+    # The caller's FLIGHTPATH_*/MLFLOW_*/PROMETHEUS_* variables must not leak into the service.
+    prefixes = ("FLIGHTPATH_", "MLFLOW_", "PROMETHEUS_")
+    environ = {k: v for k, v in os.environ.items() if not k.upper().startswith(prefixes)}
+    environ.update({"FLIGHTPATH_HOME": str(home), "FLIGHTPATH_SERVE_PORT": str(port),
+                    "MLFLOW_TRACKING_URI": registry.tracking_uri, "FLIGHTPATH_RELOAD_INTERVAL_S": "60", **env})
+    return environ
+
+
+def _wait_ready(service: Service) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        assert service.proc.poll() is None, f"service exited early ({service.proc.returncode}):\n{service.tail()}"
+        try:
+            if httpx.get(f"{service.base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"service not ready within {READY_TIMEOUT_S} s:\n{service.tail()}"
+        time.sleep(0.2)
+
+
+@contextmanager
+def serve(home: Path, registry: Registry, **env: str) -> Iterator[Service]:
+    """Start the service on a free port; wait for /readyz; SIGKILL the group if still alive at the end."""
+    port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "flightpath.cli", "serve"], cwd=ROOT,
+                                env=_environment(home, registry, port, env),
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    service = Service(proc, f"http://127.0.0.1:{port}", log)
+    try:
+        _wait_ready(service)
+        yield service
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
