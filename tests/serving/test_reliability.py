@@ -18,77 +18,24 @@ import os
 import re
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from live_service import FLIGHT, serve
 from redis_server import RedisServer
 from serving_fakes import BIAS, Registry, build_model, copy_registry
 
 from features import contract
 from flightpath.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
-FLIGHT = {"carrier": "UA", "flight": 1545, "tailnum": "N14228", "origin": "EWR", "dest": "IAH",
-          "sched_dep_local": "2013-01-01T05:15"}
 CLIENT_THREADS = 3
 CONNECTION_ERRORS = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Service:
-    proc: subprocess.Popen
-    base: str
-    log: Path
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-
-@contextmanager
-def serve(home: Path, registry: Registry, **env: str) -> Iterator[Service]:
-    """Start the service on a free port; wait for /readyz; SIGKILL the group if still alive at the end."""
-    port = free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("FLIGHTPATH_", "MLFLOW_"))}
-    environ.update({"FLIGHTPATH_HOME": str(home), "FLIGHTPATH_SERVE_PORT": str(port),
-                    "MLFLOW_TRACKING_URI": registry.tracking_uri, "FLIGHTPATH_RELOAD_INTERVAL_S": "60", **env})
-    home.mkdir(parents=True, exist_ok=True)
-    log = home / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "flightpath.cli", "serve"], cwd=ROOT, env=environ,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    service = Service(proc, f"http://127.0.0.1:{port}", log)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, f"service exited early ({proc.returncode}):\n{service.tail()}"
-            try:
-                if httpx.get(f"{service.base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"service not ready within 90 s:\n{service.tail()}"
-            time.sleep(0.2)
-        yield service
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 @dataclass
