@@ -66,9 +66,9 @@ request = function()
 end
 done = function(summary, latency, requests)
   io.write(string.format(
-    'WRKJSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "mean_us": %.1f, ' ..
+    'WRKJSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f, ' ..
     '"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.max, latency.mean,
     summary.errors.connect, summary.errors.read, summary.errors.write, summary.errors.status,
     summary.errors.timeout))
 end
@@ -82,6 +82,7 @@ class Level:
     rps: float
     p50_ms: float
     p99_ms: float
+    max_ms: float
     mean_ms: float
     errors: int                 # socket errors + non-2xx answers
     cpu_ms_per_request: float   # server process tree, user + sys
@@ -272,12 +273,14 @@ def measure(srv: Server, path: str, bodies: list[dict[str, Any]], work: Path,
         errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
         out.append(Level(
             concurrency=c, requests=r["requests"], rps=r["requests"] / (r["duration_us"] / 1e6),
-            p50_ms=r["p50_us"] / 1e3, p99_ms=r["p99_us"] / 1e3, mean_ms=r["mean_us"] / 1e3, errors=errors,
+            p50_ms=r["p50_us"] / 1e3, p99_ms=r["p99_us"] / 1e3, max_ms=r["max_us"] / 1e3, mean_ms=r["mean_us"] / 1e3,
+            errors=errors,
             cpu_ms_per_request=1e3 * sum(used.values()) / max(1, r["requests"]),
             worker_rss_mb=busiest.memory_info().rss / 2**20,
         ))
         print(f"  {srv.name} {path} c={c}: {out[-1].rps:,.0f} req/s, p50 {out[-1].p50_ms:.2f} ms, "
-              f"p99 {out[-1].p99_ms:.2f} ms, {out[-1].cpu_ms_per_request:.2f} CPU ms/req, errors {errors}",
+              f"p99 {out[-1].p99_ms:.2f} ms, max {out[-1].max_ms:.1f} ms, {out[-1].cpu_ms_per_request:.2f} CPU ms/req, "
+              f"errors {errors}",
               file=sys.stderr, flush=True)
     return out
 
