@@ -4,14 +4,15 @@
     app = create_app(settings, reader=FakeReader())  # tests: any FeatureReader
 
 Start-up (lifespan), in order: prediction-log writer, champion model (registry, else the newest
-verified local copy), online-store check, background poller. Shutdown: mark draining (readyz ->
-503), stop the poller, flush the prediction log.
+verified local copy), online-store check, garbage-collector freeze, background poller. Shutdown:
+mark draining (readyz -> 503), stop the poller, flush the prediction log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,6 +40,19 @@ def _description() -> str:
         return intro + NOTES.read_text(encoding="utf-8")
     except OSError:
         return intro
+
+
+def freeze_startup_objects() -> None:
+    """Move everything start-up created (Feast, MLflow, pandas, the model: millions of objects)
+    out of the garbage collector's reach.
+
+    They live as long as the process, yet every full (generation 2) collection walked all of them:
+    measured 240-265 ms pauses during `make bench`, stalling every request in flight. After
+    `gc.freeze()` a collection only looks at objects created since. Collect first, so garbage from
+    start-up is freed rather than frozen.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(
@@ -74,6 +88,7 @@ def create_app(
         # Blocking start-up work off the event loop; the process is unready until it finishes.
         await asyncio.to_thread(runtime.load_initial)
         await asyncio.to_thread(runtime.check_online_store)  # also warms the reader (Feast import)
+        freeze_startup_objects()
         poller = asyncio.create_task(runtime.poll_forever(), name="model-poller") if poll else None
         try:
             yield
