@@ -81,7 +81,10 @@ def render(r: dict[str, Any]) -> list[str]:
         f"thread) on CPU {r['client_cpu']} cycles through the same {r['requests']} real rows (the window's last "
         f"week, every number present: mlflow's signature check treats a missing number differently). "
         f"A sweep over concurrency {', '.join(map(str, r['concurrency']))}, "
-        f"{r['duration_s']} s each after a warm-up. CPU per request = user+sys seconds of the server's process "
+        f"{r['duration_s']} s each after a warm-up. Latency percentiles are wrk's, which corrects for "
+        "coordinated omission (a response slower than the run's mean interval adds the samples a client "
+        "sending at that steady rate would have seen), so a single long stall moves p99; max is the slowest "
+        "response itself. CPU per request = user+sys seconds of the server's process "
         "tree during the run / requests answered; memory = RSS of the process that did the work. "
         "Floor: `benchmarks/serving_floor.py`, uvicorn + a bare ASGI callable + the same ORT session, no "
         "validation, logging or metrics. flightpath `/v1/score` does everything it does in production: pydantic "
@@ -107,6 +110,20 @@ def render(r: dict[str, Any]) -> list[str]:
         lines.append(f"| {label} | {x['p50_c1'] / floor['p50_c1']:.2f}x | {x['p99_c1'] / floor['p99_c1']:.2f}x | "
                      f"{x['cpu_c1'] / floor['cpu_c1']:.2f}x | {x['cpu_top'] / floor['cpu_top']:.2f}x | "
                      f"{x['max_rps'] / floor['max_rps']:.2f}x | {x['rss_mb'] / floor['rss_mb']:.2f}x |")
+    fp = rows["flightpath_score"]
+    lines += [
+        "",
+        f"Where flightpath is far from the floor: the tail and memory. p99 at concurrency 1 is "
+        f"{fp['p99_c1'] / floor['p99_c1']:.1f}x the floor's ({fp['p99_c1']:.1f} ms). The prediction-log writer "
+        "thread inserts what queued up every 0.25 s, and while it runs it holds the GIL and, on one pinned "
+        "CPU, the CPU: requests arriving then wait. Measured by hand on 2026-11-27 (same set-up, 20 s at "
+        "concurrency 1): p99 ~0.7 ms with the writer paused, ~7 ms with it running, p50 unchanged. The ways out "
+        "are a writer process or shipping rows to a log service (serving/NOTES.md). Full garbage collections "
+        "were the other stall (240-265 ms each, seen in the log) until start-up objects were frozen "
+        f"(`gc.freeze()`). Memory per worker is {fp['rss_mb'] / floor['rss_mb']:.1f}x the floor's: the feature "
+        "reader imports Feast (and with it pandas and pyarrow) to decode keys and values exactly as Feast "
+        "does, and the MLflow client is loaded for hot reload.",
+    ]
     predict = r["flightpath_predict"]
     lines += [
         "",
