@@ -25,6 +25,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # 0.05 .. 1.0
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # the name prometheus_client reads
+# Ours, set by serving.server next to MULTIPROC_ENV. Not MULTIPROC_ENV alone: importing
+# `feast.metrics` (Feast 0.67) points PROMETHEUS_MULTIPROC_DIR at a temp dir of Feast's own in any
+# process that did not set it, so its presence says nothing about our workers.
+SERVING_MULTIPROC_ENV = "FLIGHTPATH_METRICS_MULTIPROC_DIR"
 # prometheus_client names a live* gauge file gauge_<mode>_<pid>.db
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]+_(\d+)\.db$")
 
@@ -35,10 +39,14 @@ def multiprocess_dir() -> str | None:
     prometheus_client picks its value storage once, when it is imported: a directory set after
     that would be rendered from but never written to (a /metrics without our numbers). Fail loudly.
     """
-    path = os.environ.get(MULTIPROC_ENV)
-    if path and not getattr(values.ValueClass, "_multiprocess", False):
+    path = os.environ.get(SERVING_MULTIPROC_ENV)
+    if not path:
+        return None
+    if os.environ.get(MULTIPROC_ENV) != path:
+        raise RuntimeError(f"{SERVING_MULTIPROC_ENV}={path} but {MULTIPROC_ENV}={os.environ.get(MULTIPROC_ENV)}")
+    if not getattr(values.ValueClass, "_multiprocess", False):
         raise RuntimeError(f"{MULTIPROC_ENV} was set after prometheus_client was imported")
-    return path or None
+    return path
 
 
 def process_alive(pid: int) -> bool:

@@ -28,7 +28,7 @@ from fastapi import FastAPI
 from flightpath import logs
 from flightpath.settings import Settings, get_settings
 from serving.app import create_app
-from serving.metrics import MULTIPROC_ENV, process_alive
+from serving.metrics import MULTIPROC_ENV, SERVING_MULTIPROC_ENV, process_alive
 
 SETTINGS_ENV = "FLIGHTPATH_SERVING_SETTINGS_JSON"
 GRACEFUL_TIMEOUT_S = 20  # in-flight requests get this long after the listener closes
@@ -118,7 +118,7 @@ def _run_workers(settings: Settings, common: dict[str, object]) -> None:
     """
     metrics_dir = fresh_multiproc_dir(settings.home)
     # Set before uvicorn spawns the workers: prometheus_client reads it when a worker imports it.
-    os.environ[MULTIPROC_ENV] = str(metrics_dir)
+    os.environ[MULTIPROC_ENV] = os.environ[SERVING_MULTIPROC_ENV] = str(metrics_dir)
     os.environ[SETTINGS_ENV] = _settings_json(settings)
     log.info("%d workers; metrics merged from %s", settings.serve_workers, metrics_dir,
              extra={"fields": {"event": "multiprocess_metrics", "dir": str(metrics_dir)}})
@@ -129,4 +129,5 @@ def _run_workers(settings: Settings, common: dict[str, object]) -> None:
         )
     finally:
         os.environ.pop(MULTIPROC_ENV, None)
+        os.environ.pop(SERVING_MULTIPROC_ENV, None)
         shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from serving_fakes import build_model, copy_registry
 
-from serving.metrics import MULTIPROC_ENV, ServingMetrics
+from serving.metrics import MULTIPROC_ENV, SERVING_MULTIPROC_ENV, ServingMetrics
 from serving.server import fresh_multiproc_dir
 
 SHA = "ab" * 32
@@ -59,8 +59,10 @@ def sleeper() -> Iterator[subprocess.Popen]:
 
 
 # --- one worker: a registry per app ---------------------------------------------------------------
-def test_without_a_multiproc_dir_each_app_has_its_own_registry(monkeypatch):
-    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+def test_without_a_multiproc_dir_each_app_has_its_own_registry(monkeypatch, tmp_path):
+    monkeypatch.delenv(SERVING_MULTIPROC_ENV, raising=False)
+    # What importing feast.metrics does to any process (Feast 0.67): not our workers' directory.
+    monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
     a, b = ServingMetrics(), ServingMetrics()
     assert a.multiprocess_dir is None and a.registry is not b.registry
     a.rejected.labels(reason="overload").inc(3)
@@ -76,6 +78,7 @@ def test_without_a_multiproc_dir_each_app_has_its_own_registry(monkeypatch):
 
 def test_a_multiproc_dir_set_after_prometheus_was_imported_is_refused(monkeypatch, tmp_path):
     monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))  # ValueClass stays the in-memory one
+    monkeypatch.setenv(SERVING_MULTIPROC_ENV, str(tmp_path))
     with pytest.raises(RuntimeError, match="after prometheus_client was imported"):
         ServingMetrics()
 
@@ -87,6 +90,7 @@ def as_worker(monkeypatch, tmp_path) -> Callable[[int], ServingMetrics]:
     path = tmp_path / "prometheus-multiproc"
     path.mkdir()
     monkeypatch.setenv(MULTIPROC_ENV, str(path))
+    monkeypatch.setenv(SERVING_MULTIPROC_ENV, str(path))
 
     def make(pid: int) -> ServingMetrics:
         # What importing prometheus_client under PROMETHEUS_MULTIPROC_DIR does, with a chosen pid.
