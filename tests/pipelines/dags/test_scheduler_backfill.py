@@ -31,7 +31,15 @@ def _free_port() -> int:
 
 
 def _airflow(env: dict[str, str], *args: str, check: bool = True) -> str:
-    out = subprocess.run([airflow_env.airflow_bin(), *args], env=env, capture_output=True, text=True, timeout=120)
+    # The standalone scheduler shares the SQLite metadata DB with this CLI and can hold its write lock
+    # longer than sqlite3's 5 s busy timeout ("database is locked", seen once in a full test run):
+    # that one error is retried; a command that failed that way changed nothing.
+    for attempt in range(4):
+        out = subprocess.run([airflow_env.airflow_bin(), *args], env=env, capture_output=True, text=True,
+                             timeout=120)
+        if out.returncode == 0 or "database is locked" not in out.stderr or attempt == 3:
+            break
+        time.sleep(3)
     if check and out.returncode != 0:
         raise AssertionError(f"airflow {' '.join(args)} failed:\n{out.stderr[-2000:]}")
     return out.stdout
