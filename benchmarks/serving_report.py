@@ -116,13 +116,15 @@ def render(r: dict[str, Any]) -> list[str]:
         f"Where flightpath is far from the floor: the tail and memory. p99 at concurrency 1 is "
         f"{fp['p99_c1'] / floor['p99_c1']:.1f}x the floor's ({fp['p99_c1']:.1f} ms). The prediction-log writer "
         "thread inserts what queued up every 0.25 s, and while it runs it holds the GIL and, on one pinned "
-        "CPU, the CPU: requests arriving then wait. Measured by hand on 2026-11-27 (same set-up, 20 s at "
-        "concurrency 1): p99 ~0.7 ms with the writer paused, ~7 ms with it running, p50 unchanged. The ways out "
-        "are a writer process or shipping rows to a log service (serving/NOTES.md). Full garbage collections "
-        "were the other stall (240-265 ms each, seen in the log) until start-up objects were frozen "
-        f"(`gc.freeze()`). Memory per worker is {fp['rss_mb'] / floor['rss_mb']:.1f}x the floor's: the feature "
-        "reader imports Feast (and with it pandas and pyarrow) to decode keys and values exactly as Feast "
-        "does, and the MLflow client is loaded for hot reload.",
+        "CPU, the CPU: requests arriving then wait. Measured by hand on 2026-11-27 (same set-up, 12-20 s at "
+        "concurrency 1): p99 ~0.7 ms with the writer paused, ~7 ms when it wrote the whole queue in one "
+        "transaction, ~3 ms with slices of 50 rows and a 1 ms rest (what it does now), p50 and CPU unchanged. "
+        "The way out is a writer process or shipping rows to a log service (serving/NOTES.md). "
+        "Full garbage collections were the other stall (240-265 ms each, seen in the log) until start-up "
+        "objects were frozen (`gc.freeze()`). "
+        f"Memory per worker is {fp['rss_mb'] / floor['rss_mb']:.1f}x the floor's: the feature reader "
+        "imports Feast (and with it pandas and pyarrow) to decode keys and values exactly as Feast does, "
+        "and the MLflow client is loaded for hot reload.",
     ]
     predict = r["flightpath_predict"]
     lines += [

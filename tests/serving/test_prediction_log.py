@@ -84,3 +84,28 @@ def test_creating_the_table_survives_losing_the_race_to_another_worker(tmp_path,
     log.close()
     assert len(calls) == 2
     assert [r["request_id"] for r in read_rows(url)] == ["r0"]
+
+
+def test_the_writer_works_in_slices_with_a_rest_between_them(tmp_path, monkeypatch):
+    """Short slices, not one long transaction: requests never wait behind the whole queue."""
+    log = PredictionLog(f"sqlite:///{tmp_path / 'p.db'}", batch_size=50, pause_s=0.02, flush_interval_s=0.01)
+    writes: list[tuple[float, int]] = []
+    real_write = log._write
+
+    def timed(batch):
+        if batch:
+            writes.append((time.monotonic(), len(batch)))
+        real_write(batch)
+
+    monkeypatch.setattr(log, "_write", timed)
+    for i in range(120):  # queued before the writer starts: one drain finds all of them
+        log.submit(row(i))
+    log.start()
+    deadline = time.monotonic() + 5
+    while sum(n for _, n in writes) < 120 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    log.close()
+    assert [n for _, n in writes] == [50, 50, 20]
+    gaps = [b - a for (a, _), (b, _) in zip(writes, writes[1:], strict=False)]
+    assert all(gap >= 0.019 for gap in gaps), gaps
+    assert len(read_rows(log.url)) == 120
