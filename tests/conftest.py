@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -23,16 +24,22 @@ TINY_END = dt.date(2013, 1, 14)
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def unavailable(msg: str) -> NoReturn:
+    """The one place a test gives up on something missing from the machine (a server, a binary, a
+    tool): on a laptop it skips with `msg`, so the rest of the suite still runs; with CI=true it
+    fails, because CI must run every test."""
+    if IN_CI:
+        pytest.fail(f"CI requires it: {msg}")
+    pytest.skip(msg)
+
+
 def require_service(name: str, host: str, port: int) -> None:
     """Skip (locally) or fail (CI) when a real server the test needs is not listening."""
     try:
         with socket.create_connection((host, port), timeout=1.0):
             return
     except OSError as exc:
-        msg = f"{name} is not listening on {host}:{port} ({exc}); start it to run this test"
-        if IN_CI:
-            pytest.fail(f"CI requires {msg}")
-        pytest.skip(msg)
+        unavailable(f"{name} is not listening on {host}:{port} ({exc}); start it to run this test")
 
 
 def make_settings(home: Path, **overrides: object) -> Settings:

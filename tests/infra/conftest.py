@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import IN_CI, unavailable
+
 REPO = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 # Env-name prefixes that belong to third-party images/tools rather than to flightpath.settings.
 THIRD_PARTY_ENV_PREFIXES = ("AIRFLOW__", "MLFLOW_", "POSTGRES_", "GF_", "REDIS_")
@@ -53,10 +54,7 @@ def tool() -> Callable[[str], str]:
     def _tool(name: str) -> str:
         path = find_tool(name)
         if path is None:
-            msg = f"{name} not found ({INSTALL_HINTS.get(name, 'install it')})"
-            if IN_CI:
-                pytest.fail(f"{msg}; CI=true requires every infra check to run")
-            pytest.skip(msg)
+            unavailable(f"{name} not found ({INSTALL_HINTS.get(name, 'install it')})")
         return path
 
     return _tool

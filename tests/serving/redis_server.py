@@ -18,9 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import IN_CI
+from tests.conftest import unavailable
 
 BINARY = "redis-server"
 
@@ -29,10 +27,7 @@ def require_redis_server() -> str:
     """The redis-server binary; skip (locally) or fail (CI) when it is not on PATH."""
     path = shutil.which(BINARY)
     if path is None:
-        msg = f"{BINARY} is not on PATH; install Redis to run this test"
-        if IN_CI:
-            pytest.fail(f"CI requires {msg}")
-        pytest.skip(msg)
+        unavailable(f"{BINARY} is not on PATH; install Redis to run this test")
     return path
 
 
