@@ -30,8 +30,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +43,8 @@ from typing import Any
 import httpx
 import pandas as pd
 import psutil
+
+from flightpath.processes import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW = (dt.date(2013, 1, 1), dt.date(2013, 1, 28))
@@ -158,11 +158,6 @@ def mlflow_body(row: dict[str, Any]) -> dict[str, Any]:
 
 # --- servers -----------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @dataclass
 class Server:
@@ -205,12 +200,7 @@ def server(name: str, argv: list[str], env: dict[str, str], ready: Callable[[str
         yield srv
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_process_group(proc)
         log.close()
 
 

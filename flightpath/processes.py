@@ -8,7 +8,19 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it), for a server we are about to start.
+
+    Another process could take it before ours binds; on one machine that is rare enough for tests
+    and benchmarks, which is all that uses this.
+    """
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def stop_process_group(proc: subprocess.Popen, timeout_s: float = 30.0) -> int | None:

@@ -20,3 +20,15 @@ def test_stopping_the_group_stops_the_grandchildren_too() -> None:
     time.sleep(0.2)
     alive = subprocess.run(["ps", "-o", "stat=", "-p", str(child)], capture_output=True, text=True).stdout.strip()
     assert alive in ("", "Z"), f"grandchild {child} still running ({alive})"
+
+
+def test_free_port_is_free_and_bindable() -> None:
+    import socket
+
+    from flightpath.processes import free_port
+
+    port = free_port()
+    assert 1024 <= port <= 65535
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # nobody holds it: we can listen on it ourselves
+        s.listen()

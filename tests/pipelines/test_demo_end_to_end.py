@@ -6,11 +6,11 @@ This is `make demo` in miniature; it is the test that proves the seams between s
 from __future__ import annotations
 
 import datetime as dt
-import socket
 
 import pytest
 
 from flightpath import settings as settings_module
+from flightpath.processes import free_port
 from flightpath.settings import Settings
 from pipelines import demo
 
@@ -20,18 +20,13 @@ from pipelines import demo
 START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 28)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 @pytest.mark.integration
 def test_dag_run_then_predict_over_http(airflow_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     env = {
         "FLIGHTPATH_HOME": str(airflow_settings.home),
         "FLIGHTPATH_DEMO_START": START.isoformat(), "FLIGHTPATH_DEMO_END": END.isoformat(),
-        "FLIGHTPATH_SERVE_PORT": str(_free_port()),
+        "FLIGHTPATH_SERVE_PORT": str(free_port()),
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,13 @@ from pathlib import Path
 import httpx
 from serving_fakes import Registry
 
+from flightpath.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 90
 FLIGHT = {"carrier": "UA", "flight": 1545, "tailnum": "N14228", "origin": "EWR", "dest": "IAH",
           "sched_dep_local": "2013-01-01T05:15"}
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

@@ -18,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from flightpath.processes import free_port
 from tests.conftest import unavailable
 
 BINARY = "redis-server"
@@ -30,11 +31,6 @@ def require_redis_server() -> str:
         unavailable(f"{BINARY} is not on PATH; install Redis to run this test")
     return path
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ping(port: int) -> bool:
@@ -52,7 +48,7 @@ class RedisServer:
 
     def __init__(self, data_dir: Path, start_timeout_s: float = 10.0) -> None:
         self.binary = require_redis_server()
-        self.port = _free_port()
+        self.port = free_port()
         self.data_dir = data_dir
         self.start_timeout_s = start_timeout_s
         self.proc: subprocess.Popen | None = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pandas as pd
 import pytest
 from training_frames import training_settings
 
+from flightpath.processes import free_port
 from tests.conftest import require_service
 from training.registry import CHAMPION, log_test_rows, register_and_promote, rollback
 from training.split import time_split
@@ -37,11 +37,6 @@ PG = "postgresql://postgres@127.0.0.1:5432"
 # and the first start migrates an empty database: allow for both.
 STARTUP_TIMEOUT_S = 120
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +16,12 @@ from pathlib import Path
 import pytest
 from backfill_helpers import lake_digest
 
-from flightpath.processes import stop_process_group
+from flightpath.processes import free_port, stop_process_group
 from flightpath.settings import Settings
 from pipelines import airflow_env, steps
 
 START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 2)
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _airflow(env: dict[str, str], *args: str, check: bool = True) -> str:
@@ -49,15 +43,15 @@ def _airflow(env: dict[str, str], *args: str, check: bool = True) -> str:
 def test_scheduler_backfill_matches_the_direct_backfill(tmp_path: Path) -> None:
     # Its own AIRFLOW_HOME, explicitly: other tests in this process export one (Settings reads it).
     s = Settings(home=tmp_path / "via_scheduler", AIRFLOW_HOME=tmp_path / "via_scheduler" / "airflow")  # type: ignore[call-arg]
-    api_port = _free_port()
+    api_port = free_port()
     env = {
         **os.environ, **airflow_env.airflow_env(s),
         "FLIGHTPATH_HOME": str(s.home),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "AIRFLOW__API__PORT": str(api_port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
     }
     s.airflow_home.mkdir(parents=True)
     log = (tmp_path / "standalone.log").open("w")
