@@ -130,10 +130,19 @@ def departed_by_midnight(flights: pd.DataFrame, day: dt.date, history_days: int)
     return flights[flights["day"].isin(window) & ~flights["cancelled"] & (departed_at < midnight)]
 
 
-def _delay_stats(known: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
-    """Share of 15+ minute delays ("mean") and flight count ("size") per key, keys sorted."""
+def _performance_rows(known: pd.DataFrame, keys: pd.Series, day: dt.date, rate: str, count: str,
+                      view: str) -> pd.DataFrame:
+    """One row per key (sorted): share of 15+ minute delays as `rate`, flight count as `count`,
+    stamped with the local midnight that starts `day`. `keys.name` is the join key column."""
     late = (known["dep_delay"] >= contract.DELAY_THRESHOLD_MIN).astype("float64")
-    return late.groupby(keys).agg(["mean", "size"]).reset_index()
+    stats = late.groupby(keys).agg(["mean", "size"]).reset_index()
+    frame = pd.DataFrame({
+        keys.name: stats[keys.name],
+        EVENT_TIMESTAMP: local_midnight_utc(day),
+        rate: stats["mean"],
+        count: stats["size"],
+    })
+    return _typed(frame, str(keys.name), view)
 
 
 def carrier_performance_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
@@ -149,14 +158,8 @@ def carrier_performance_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFra
         (share with dep_delay >= 15), carrier_flights_7d (count). No history -> no row.
     """
     known = departed_by_midnight(flights, day, CARRIER_HISTORY_DAYS)
-    stats = _delay_stats(known, known["carrier"])
-    frame = pd.DataFrame({
-        "carrier": stats["carrier"],
-        EVENT_TIMESTAMP: local_midnight_utc(day),
-        "carrier_delay_rate_7d": stats["mean"],
-        "carrier_flights_7d": stats["size"],
-    })
-    return _typed(frame, "carrier", "carrier_performance")
+    return _performance_rows(known, known["carrier"], day, "carrier_delay_rate_7d", "carrier_flights_7d",
+                             "carrier_performance")
 
 
 def route_performance_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
@@ -176,14 +179,7 @@ def route_performance_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame
     known = departed_by_midnight(flights, day, ROUTE_HISTORY_DAYS)
     routes = pd.Series([route_key(o, d) for o, d in zip(known["origin"], known["dest"], strict=True)],
                        index=known.index, name="route", dtype=object)
-    stats = _delay_stats(known, routes)
-    frame = pd.DataFrame({
-        "route": stats["route"],
-        EVENT_TIMESTAMP: local_midnight_utc(day),
-        "route_delay_rate_14d": stats["mean"],
-        "route_flights_14d": stats["size"],
-    })
-    return _typed(frame, "route", "route_performance")
+    return _performance_rows(known, routes, day, "route_delay_rate_14d", "route_flights_14d", "route_performance")
 
 
 def origin_schedule_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
