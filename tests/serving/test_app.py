@@ -254,3 +254,26 @@ def test_start_up_objects_are_frozen_out_of_the_garbage_collectors_reach(client)
     import gc
 
     assert gc.get_freeze_count() > 10_000  # the model, Feast and MLflow modules, ...
+
+
+@pytest.mark.parametrize("reads_locally", [True, False])
+def test_a_local_store_is_read_on_the_event_loop_a_network_store_in_the_thread_pool(
+    client, fake_reader, monkeypatch, reads_locally
+):
+    import threading
+
+    threads: list[str] = []
+    real_read = fake_reader.read
+
+    def recording_read(entities):
+        threads.append(threading.current_thread().name)
+        return real_read(entities)
+
+    monkeypatch.setattr(fake_reader, "read", recording_read)
+    if reads_locally:
+        monkeypatch.setattr(fake_reader, "reads_locally", True, raising=False)
+    r = client.post("/v1/predict", json=FLIGHT)
+    assert r.status_code == 200 and r.json()["degraded"] is False
+    # anyio names its thread-pool threads "AnyIO worker thread"; the event loop runs elsewhere
+    in_pool = threads == ["AnyIO worker thread"]
+    assert in_pool is (not reads_locally), threads
