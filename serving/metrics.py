@@ -108,6 +108,13 @@ class ServingMetrics:
         self.model_loaded = Gauge(
             "flightpath_model_loaded", "1 when a model is loaded", registry=r, multiprocess_mode="livemin",
         )
+        # stand-in: the maximum, so 1 as soon as any worker answers with something other than the
+        # registry's champion (the champion could not be fetched or was refused; see model_store).
+        self.model_stand_in = Gauge(
+            "flightpath_model_stand_in",
+            "1 when the model served stands in for a champion that could not be fetched or was refused",
+            registry=r, multiprocess_mode="livemax",
+        )
         self.reloads = Counter(
             "flightpath_model_reloads", "Hot-reload attempts by outcome (swapped, refused, error)",
             ["outcome"], registry=r,
@@ -168,11 +175,12 @@ class ServingMetrics:
             ["view"], registry=r,
         )
 
-    def set_model(self, name: str, version: str, sha256: str, source: str) -> None:
+    def set_model(self, name: str, version: str, sha256: str, source: str, *, stand_in: bool = False) -> None:
         self._retire_model_info()
         self._model_labels = (name, version, sha256[:12], source)
         self.model_info.labels(*self._model_labels).set(1)
         self.model_loaded.set(1)
+        self.model_stand_in.set(1 if stand_in else 0)
 
     def _retire_model_info(self) -> None:
         """Stop reporting the model this process served until now."""

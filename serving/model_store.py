@@ -15,6 +15,13 @@ The local copy is what lets a pod start while MLflow is down: ONNX metadata carr
 and feature service, and meta.json carries the registry tags, so nothing else is needed. Every load
 re-hashes the bytes it hands to ONNX Runtime (from memory, so the file cannot change in between).
 Nothing here unpickles: an ONNX file is a protobuf, not code.
+
+When the registry names a champion that cannot be fetched or is refused, the service answers with a
+*stand-in*: the nearest earlier champion in the champion's `previous_champion` lineage that has a
+verified local copy, flagged in `/v1/model` and the `flightpath_model_stand_in` gauge, while it keeps
+trying to fetch the champion. Never a version outside that lineage when there is a choice: after a
+rollback from v3 to v2, v3 is not in v2's lineage, so an unfetchable v2 never brings v3 back. With
+no model in the lineage, a process that has nothing loaded stays unready (see serving/NOTES.md).
 """
 
 from __future__ import annotations
@@ -37,14 +44,15 @@ import onnxruntime as ort
 
 from features import contract
 from flightpath.atomic import atomic_path, write_text
+from flightpath.registry_access import MODEL_FILE, download_version, registry_client
 from flightpath.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
-MODEL_FILE = "model.onnx"
 META_FILE = "meta.json"
 LAST_CHAMPION_FILE = "champion.json"  # which local version was champion when we last asked
+LINEAGE_LIMIT = 20  # previous_champion links followed when looking for a stand-in
 
 _NUMERIC_TYPE = "tensor(float)"
 _STRING_TYPE = "tensor(string)"
@@ -104,6 +112,14 @@ class LoadedModel:
     # Categorical input -> the strings its LabelEncoder knows; anything else takes the model's
     # out-of-vocabulary bucket. An input without a LabelEncoder is absent (nothing to flag).
     vocabularies: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    # Set when this model answers in place of the registry's champion (see the module docstring):
+    # the champion's version (None: the registry could not be asked) and why it is not served.
+    stand_in_for: str | None = None
+    stand_in_reason: str | None = None
+
+    @property
+    def is_stand_in(self) -> bool:
+        return self.stand_in_reason is not None
 
     def unknown_categories(self, row: Mapping[str, Any]) -> list[str]:
         """Categorical inputs of one row whose value the model never saw (contract order)."""
@@ -316,10 +332,8 @@ class ModelStore:
 
     # --- registry -------------------------------------------------------------------------------
     def _client(self) -> Any:
-        from mlflow import MlflowClient  # imported on first use: ~1-2 s
-
-        uri = self.settings.mlflow_tracking_uri
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+        # Both URIs, explicitly: nothing may depend on MLflow's process globals or environment.
+        return registry_client(self.settings.mlflow_tracking_uri)
 
     def champion(self) -> RegistryVersion:
         """Resolve the champion alias. Raises NoChampion or RegistryUnavailable."""
@@ -343,19 +357,58 @@ class ModelStore:
         return RegistryVersion(self.name, str(mv.version), dict(mv.tags or {}), alias=CHAMPION)
 
     def _download(self, rv: RegistryVersion, into: Path) -> bytes:
-        import mlflow.artifacts
-
         try:
-            path = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{rv.name}/{rv.version}", dst_path=str(into),
-                tracking_uri=self.settings.mlflow_tracking_uri,
-            )
+            path = download_version(self.settings.mlflow_tracking_uri, rv.name, rv.version, into)
+        except FileNotFoundError as exc:
+            raise ModelRefused(f"{rv.name} v{rv.version}: {exc}") from exc
         except Exception as exc:
             raise RegistryUnavailable(f"download of {rv.name} v{rv.version} failed: {exc}") from exc
-        found = sorted(Path(path).rglob(MODEL_FILE))
-        if not found:
-            raise ModelRefused(f"{rv.name} v{rv.version}: no {MODEL_FILE} among its artifacts")
-        return found[0].read_bytes()
+        return path.read_bytes()
+
+    def lineage(self, rv: RegistryVersion) -> list[str]:
+        """The champions before `rv`, nearest first, by following `previous_champion` tags.
+
+        Asks the registry for each link (it just answered for `rv`); stops at the first version it
+        cannot read, at a cycle, or after LINEAGE_LIMIT links.
+        """
+        chain: list[str] = []
+        tags = rv.tags
+        while len(chain) < LINEAGE_LIMIT:
+            previous = tags.get("previous_champion")
+            if not previous or previous == rv.version or previous in chain:
+                break
+            chain.append(previous)
+            try:
+                tags = dict(self._client().get_model_version(rv.name, previous).tags or {})
+            except Exception as exc:  # noqa: BLE001 - a shorter lineage, said in the log
+                log.warning("lineage of %s v%s stops at v%s: %s", rv.name, rv.version, previous, exc)
+                break
+        return chain
+
+    def load_stand_in(self, rv: RegistryVersion, reason: str, lineage: list[str] | None = None) -> LoadedModel:
+        """The nearest version of `rv`'s lineage with a verified local copy, flagged as a stand-in.
+
+        Raises:
+            NoLocalCopy: no version of the lineage has a usable local copy.
+        """
+        lineage = self.lineage(rv) if lineage is None else lineage
+        errors = []
+        for version in lineage:
+            if self._read_local(version) is None:
+                continue
+            try:
+                model = self.load_local(version)
+            except ModelStoreError as exc:
+                errors.append(str(exc))
+                continue
+            model.stand_in_for, model.stand_in_reason = rv.version, reason
+            log.error("champion %s v%s unusable (%s); serving v%s from its lineage as a stand-in",
+                      rv.name, rv.version, reason, model.version)
+            return model
+        raise NoLocalCopy(
+            f"{rv.name} v{rv.version} is unusable ({reason}) and no earlier champion of its lineage "
+            f"{lineage} has a verified local copy{': ' + '; '.join(errors) if errors else ''}"
+        )
 
     # --- local verified copies --------------------------------------------------------------------
     def version_dir(self, version: str) -> Path:
@@ -456,8 +509,9 @@ class ModelStore:
     def load_champion(self) -> LoadedModel:
         """Start-up: the registry's champion, or the newest verified local copy if MLflow is down.
 
-        A refused champion is not papered over with an old local copy: that could silently
-        serve a version someone rolled back on purpose. The service starts unready instead.
+        A champion that cannot be fetched or is refused is replaced by a flagged stand-in from its
+        own lineage (never by any other local copy: that could serve a version someone rolled back
+        on purpose); with none, this raises and the service starts unready.
         """
         started = time.perf_counter()
         try:
@@ -465,9 +519,17 @@ class ModelStore:
         except RegistryUnavailable as exc:
             log.warning("registry unavailable (%s); starting from the newest verified local copy", exc)
             model = self.load_newest_local()
+            model.stand_in_reason = f"registry unavailable at start-up, champion unconfirmed: {exc}"
         else:
-            model = self.load_version(rv)
-            self._remember_champion(model.version)
+            try:
+                model = self.load_version(rv)
+            except ModelStoreError as exc:
+                try:
+                    model = self.load_stand_in(rv, str(exc))
+                except NoLocalCopy as none:
+                    raise exc from none  # the champion's own problem is the error to report
+            else:
+                self._remember_champion(model.version)
         log.info(
             "loaded %s v%s from %s in %.0f ms (sha256 %s…)", model.name, model.version, model.source,
             (time.perf_counter() - started) * 1e3, model.sha256[:12],

@@ -12,12 +12,19 @@ import asyncio
 import datetime as dt
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flightpath.settings import Settings
 from serving.features import FeatureReader
 from serving.metrics import ServingMetrics
-from serving.model_store import LoadedModel, ModelStore, ModelStoreError, NoChampion, RegistryUnavailable
+from serving.model_store import (
+    LoadedModel,
+    ModelStore,
+    ModelStoreError,
+    NoChampion,
+    RegistryUnavailable,
+    RegistryVersion,
+)
 from serving.prediction_log import PredictionLog
 
 log = logging.getLogger(__name__)
@@ -56,8 +63,10 @@ class Runtime:
         """Serve `model` from the next request on (it was verified and warmed up by the store)."""
         previous = self.model
         self.model = model  # the atomic swap: a single reference assignment
-        self.metrics.set_model(model.name, model.version, model.sha256, model.source)
-        log.info("serving %s v%s (was %s)", model.name, model.version, previous.version if previous else None)
+        self.metrics.set_model(model.name, model.version, model.sha256, model.source, stand_in=model.is_stand_in)
+        log.info("serving %s v%s%s (was %s)", model.name, model.version,
+                 f" as a stand-in for v{model.stand_in_for}" if model.is_stand_in else "",
+                 previous.version if previous else None)
 
     def load_initial(self) -> None:
         """Start-up load; on failure the process stays up but unready and keeps polling."""
@@ -71,8 +80,10 @@ class Runtime:
     def check_for_update(self) -> str:
         """Poll the champion alias once; load + verify + swap if it moved. Returns the outcome.
 
-        Outcomes: "unchanged", "swapped", "refused" (bad artifact, old model keeps serving),
-        "known-bad" (refused before; not downloaded again), "unavailable" (registry down).
+        Outcomes: "unchanged", "swapped", "refused" (bad artifact), "known-bad" (refused before;
+        not downloaded again), "unavailable" (registry down, or the champion's download failed).
+        After "refused" or a failed download the process serves a stand-in from the champion's
+        lineage (`_serve_stand_in`) and keeps asking for the champion.
         """
         with self._reload_lock:
             try:
@@ -94,6 +105,9 @@ class Runtime:
             current = self.model
             key = (rv.version, rv.tags.get("sha256", ""))
             if current is not None and (current.version, current.sha256) == key:
+                if current.is_stand_in:  # started from the local copy; the registry now confirms it
+                    self.swap(replace(current, stand_in_for=None, stand_in_reason=None))
+                    self.last_reload_error = None
                 return "unchanged"
             if key in self._refused:
                 return "known-bad"
@@ -102,19 +116,43 @@ class Runtime:
             except RegistryUnavailable as exc:
                 self.last_reload_error = str(exc)
                 self.metrics.reloads.labels(outcome="error").inc()
+                self._serve_stand_in(rv, str(exc))
                 return "unavailable"
             except ModelStoreError as exc:
                 self._refused[key] = str(exc)
                 self.last_reload_error = str(exc)
                 self.metrics.reloads.labels(outcome="refused").inc()
-                log.error("refusing %s v%s, still serving %s: %s", rv.name, rv.version,
-                          current.version if current else None, exc)
+                log.error("refusing %s v%s: %s", rv.name, rv.version, exc)
+                self._serve_stand_in(rv, str(exc))
                 return "refused"
             self.swap(model)
             self.store.remember_champion(model)
             self.last_reload_error = None
             self.metrics.reloads.labels(outcome="swapped").inc()
             return "swapped"
+
+    def _serve_stand_in(self, rv: RegistryVersion, reason: str) -> None:
+        """The champion `rv` cannot be served: answer with the nearest model of its lineage.
+
+        The current model stays if it is in the lineage (a new champion failed to arrive: the one
+        before it is the right stand-in). If it is not (the alias moved *back*, e.g. a rollback),
+        the nearest earlier champion with a verified local copy replaces it. If there is none, a
+        running process keeps its model, flagged: dropping to no model would turn every replica
+        unready at once, an outage; the flag, the gauge and the alert tell the operator.
+        """
+        current = self.model
+        lineage = self.store.lineage(rv)
+        if current is None or current.version not in lineage:
+            try:
+                self.swap(self.store.load_stand_in(rv, reason, lineage))
+                return
+            except ModelStoreError as exc:
+                if current is None:
+                    self.last_reload_error = str(exc)
+                    return
+                reason = f"{reason}; v{current.version} is not in its lineage {lineage}, but nothing else is available"
+        if (current.stand_in_for, current.stand_in_reason) != (rv.version, reason):
+            self.swap(replace(current, stand_in_for=rv.version, stand_in_reason=reason))
 
     # --- online store -----------------------------------------------------------------------------
     def check_online_store(self) -> None:

@@ -161,5 +161,11 @@ class ModelInfo(BaseModel):
     sha256: str
     source: str = Field(description="'registry' or 'local' (started from the local copy, MLflow down)")
     loaded_at: dt.datetime
+    stand_in_for: str | None = Field(
+        None, description="set when this model answers in place of the registry's champion: that champion's version"
+    )
+    stand_in_reason: str | None = Field(
+        None, description="why the champion is not served (download failed, refused, registry down at start-up)"
+    )
     inputs: list[str]
     metadata: dict[str, str]

@@ -43,6 +43,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtIn
 from sklearn.metrics import roc_auc_score
 
 from features.contract import LABEL, MODEL_INPUTS
+from flightpath.registry_access import download_version
 from flightpath.settings import Settings
 from training.export import OUTPUT_NAME, onnx_feeds, predict_onnx
 from training.split import local_days
@@ -59,7 +60,6 @@ LATENCY_MAX_RATIO = 1.5
 LATENCY_ROUNDS = 200
 LATENCY_BATCH_SIZES = (1, 256)
 SLICE_COLUMNS = ("origin", "carrier", "month")
-MODEL_FILE = "model.onnx"
 # Optional run artifact: the test-window rows (raw features + label). When train.py logs it
 # (`log_test_rows` inside the model run), registration needs no frame to gather slice evidence.
 TEST_ROWS_ARTIFACT = "gate/test_rows.parquet"
@@ -89,18 +89,10 @@ def download_model(settings: Settings, version: str | int, dst: Path) -> Path:
     Layout of a version's artifacts (mlflow.onnx flavour): model.onnx, MLmodel, conda.yaml,
     python_env.yaml, requirements.txt, input_example.json, serving_input_example.json at the root.
     """
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{settings.model_name}/{version}",
-        dst_path=str(dst),
-        tracking_uri=settings.mlflow_tracking_uri,
-    )
-    path = Path(local) / MODEL_FILE
-    if not path.is_file():
-        raise RegistryError(
-            f"version {version} of {settings.model_name} has no {MODEL_FILE} (got "
-            f"{sorted(p.name for p in Path(local).iterdir())})"
-        )
-    return path
+    try:
+        return download_version(settings.mlflow_tracking_uri, settings.model_name, version, dst)
+    except FileNotFoundError as exc:
+        raise RegistryError(str(exc)) from exc
 
 
 # --- the gate: a pure function of numbers ------------------------------------------------------

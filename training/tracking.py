@@ -15,6 +15,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from features.contract import LABEL, MODEL_INPUTS, feature_service_version
+from flightpath.registry_access import registry_client
 from flightpath.settings import PROJECT_ROOT, Settings
 
 
@@ -49,7 +50,7 @@ def configure_mlflow(settings: Settings) -> str:
 
 
 def client(settings: Settings) -> MlflowClient:
-    return MlflowClient(tracking_uri=settings.mlflow_tracking_uri, registry_uri=settings.mlflow_tracking_uri)
+    return registry_client(settings.mlflow_tracking_uri)
 
 
 def code_version() -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,16 +121,23 @@ class Registry:
     ) -> str:
         """Log + register like training does; tag sha256 (of the bytes unless overridden); alias."""
         import mlflow
-        from mlflow import MlflowClient
 
+        # MLflow's fluent API needs process globals; they are cleared again afterwards, so the
+        # service under test finds the registry only through its own settings, as `make serve` does.
         mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_experiment("serving-tests")
-        info = mlflow.onnx.log_model(
-            model, name="model", registered_model_name=MODEL_NAME, save_as_external_data=False,
-            pip_requirements=["onnxruntime"],  # skip requirement inference (slow, irrelevant here)
-        )
+        mlflow.set_registry_uri(self.tracking_uri)
+        try:
+            mlflow.set_experiment("serving-tests")
+            info = mlflow.onnx.log_model(
+                model, name="model", registered_model_name=MODEL_NAME, save_as_external_data=False,
+                pip_requirements=["onnxruntime"],  # skip requirement inference (slow, irrelevant here)
+            )
+        finally:
+            mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None: unset (and the env var)
+            mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+            os.environ.pop("MLFLOW_REGISTRY_URI", None)  # set_registry_uri(None) leaves the env var
         version = str(info.registered_model_version)
-        client = MlflowClient(self.tracking_uri)
+        client = self.client()
         tags = {"sha256": sha256 or sha256_of(model), "threshold": str(threshold),
                 "feature_service": "flight_delay_v1", "train_window": "2013-01-01..2013-01-14"}
         for key, value in tags.items():
@@ -138,10 +146,32 @@ class Registry:
             self.promote(version)
         return version
 
-    def promote(self, version: str) -> None:
+    def client(self):  # type: ignore[no-untyped-def]
         from mlflow import MlflowClient
 
-        MlflowClient(self.tracking_uri).set_registered_model_alias(MODEL_NAME, "champion", version)
+        return MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def promote(self, version: str) -> None:
+        """What the promotion gate does: tag the champion it replaces, then move the alias."""
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
+        try:
+            current = client.get_model_version_by_alias(MODEL_NAME, "champion").version
+        except MlflowException:
+            current = None
+        if current is not None and str(current) != version:
+            client.set_model_version_tag(MODEL_NAME, version, "previous_champion", str(current))
+        self.move_alias(version)
+
+    def lose_artifacts(self, version: str) -> None:
+        """Delete a version's stored artifacts (a purged bucket, a lost disk): it can no longer be fetched."""
+        location = self.client().get_model_version_download_uri(MODEL_NAME, version)
+        shutil.rmtree(location.removeprefix("file://"))
+
+    def move_alias(self, version: str) -> None:
+        """What rollback does: move `champion` without touching the lineage."""
+        self.client().set_registered_model_alias(MODEL_NAME, "champion", version)
 
 
 # --- a fake online store --------------------------------------------------------------------------

@@ -9,6 +9,10 @@ from serving_fakes import BIAS, FakeReader, build_model, sha256_of
 
 from features import contract
 from serving.app import create_app
+from serving.model_store import ModelStore
+
+# A registry that cannot be reached (see tests/serving/test_model_store.py).
+NOWHERE = "sqlite:////proc/flightpath-nowhere/mlflow.db"
 
 FLIGHT = {"carrier": "UA", "flight": 1, "origin": "JFK", "dest": "ORD", "sched_dep_local": "2013-02-01T09:00"}
 
@@ -43,7 +47,7 @@ def test_reload_swaps_to_a_new_champion_and_refuses_a_corrupt_one(serving_settin
         assert c.get("/v1/model").json()["version"] == "2"
 
         # Rollback = moving the alias back; the poller follows it.
-        registry.promote("1")
+        registry.move_alias("1")
         assert runtime.check_for_update() == "swapped"
         assert c.get("/v1/model").json()["version"] == "1"
 
@@ -72,3 +76,84 @@ def test_a_process_that_started_without_a_model_recovers(serving_settings, regis
         assert c.app.state.runtime.check_for_update() == "swapped"
         assert c.get("/readyz").status_code == 200
         assert c.post("/v1/predict", json=FLIGHT).status_code == 200
+
+
+def _model(c: TestClient) -> dict:
+    return c.get("/v1/model").json()
+
+
+def test_a_running_service_keeps_the_previous_champion_when_the_new_one_cannot_be_fetched(
+    serving_settings, registry
+):
+    registry.register(build_model())
+    with TestClient(create_app(serving_settings, reader=FakeReader(), poll=False)) as c:
+        runtime = c.app.state.runtime
+        registry.register(build_model(bias=BIAS + 1))  # v2, previous_champion=1
+        registry.lose_artifacts("2")
+        assert runtime.check_for_update() == "unavailable"
+        info = _model(c)
+        assert (info["version"], info["stand_in_for"]) == ("1", "2")
+        assert "download of flight-delay v2 failed" in info["stand_in_reason"]
+        assert c.get("/readyz").json()["stand_in_for"] == "2"
+        assert "flightpath_model_stand_in 1.0" in c.get("/metrics").text
+        assert c.post("/v1/predict", json=FLIGHT).json()["model"]["version"] == "1"
+
+        registry.register(build_model(bias=BIAS + 2))  # v3 arrives: the stand-in ends
+        assert runtime.check_for_update() == "swapped"
+        info = _model(c)
+        assert (info["version"], info["stand_in_for"], info["stand_in_reason"]) == ("3", None, None)
+        assert "flightpath_model_stand_in 0.0" in c.get("/metrics").text
+
+
+def test_after_a_rollback_to_an_unfetchable_version_the_rolled_back_model_is_not_kept(serving_settings, registry):
+    registry.register(build_model())  # v1, served: local copy
+    with TestClient(create_app(serving_settings, reader=FakeReader(), poll=False)) as c:
+        runtime = c.app.state.runtime
+        registry.register(build_model(bias=BIAS + 1))  # v2, never served by this process
+        registry.register(build_model(bias=BIAS + 2))  # v3, previous_champion=2
+        assert runtime.check_for_update() == "swapped" and _model(c)["version"] == "3"
+
+        registry.move_alias("2")  # rollback v3 -> v2, and v2 cannot be fetched
+        registry.lose_artifacts("2")
+        assert runtime.check_for_update() == "unavailable"
+        info = _model(c)  # v3 is not in v2's lineage [1]: v1, the champion before v2, answers
+        assert (info["version"], info["stand_in_for"]) == ("1", "2")
+
+
+def test_with_nothing_in_the_lineage_a_running_service_keeps_its_model_flagged(serving_settings, registry):
+    registry.register(build_model())
+    with TestClient(create_app(serving_settings, reader=FakeReader(), poll=False)) as c:
+        runtime = c.app.state.runtime
+        registry.register(build_model(bias=BIAS + 1), champion=False)  # v2, no lineage
+        registry.move_alias("2")
+        registry.lose_artifacts("2")
+        assert runtime.check_for_update() == "unavailable"
+        info = _model(c)
+        assert (info["version"], info["stand_in_for"]) == ("1", "2")
+        assert "not in its lineage" in info["stand_in_reason"]
+        assert c.get("/readyz").status_code == 200  # an outage of every replica would be worse
+
+
+def test_a_start_without_the_champion_or_its_lineage_stays_unready(serving_settings, registry):
+    registry.register(build_model())
+    registry.lose_artifacts("1")
+    with TestClient(create_app(serving_settings, reader=FakeReader(), poll=False)) as c:
+        ready = c.get("/readyz")
+        assert ready.status_code == 503
+        assert "download of flight-delay v1 failed" in ready.json()["last_reload_error"]
+        assert c.app.state.runtime.check_for_update() == "unavailable"
+        assert c.get("/readyz").status_code == 503
+
+
+def test_a_local_start_is_flagged_until_the_registry_confirms_it(serving_settings, registry):
+    registry.register(build_model())
+    ModelStore(serving_settings).load_champion()  # a verified local copy
+    offline = serving_settings.model_copy(update={"mlflow_tracking_uri_override": NOWHERE})
+    with TestClient(create_app(offline, reader=FakeReader(), poll=False)) as c:
+        info = _model(c)
+        assert (info["version"], info["source"]) == ("1", "local")
+        assert "registry unavailable" in info["stand_in_reason"]
+        c.app.state.runtime.store = ModelStore(serving_settings)  # MLflow is back
+        assert c.app.state.runtime.check_for_update() == "unchanged"
+        assert _model(c)["stand_in_reason"] is None
+        assert "flightpath_model_stand_in 0.0" in c.get("/metrics").text

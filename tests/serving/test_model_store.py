@@ -69,9 +69,7 @@ def test_sha256_mismatch_is_refused(serving_settings, registry):
 
 def test_missing_sha256_tag_is_refused(serving_settings, registry):
     version = registry.register(build_model())
-    from mlflow import MlflowClient
-
-    MlflowClient(registry.tracking_uri).delete_model_version_tag("flight-delay", version, "sha256")
+    registry.client().delete_model_version_tag("flight-delay", version, "sha256")
     with pytest.raises(ModelRefused, match="no sha256 tag"):
         ModelStore(serving_settings).load_champion()
 
@@ -112,6 +110,7 @@ def test_starts_from_the_local_copy_when_mlflow_is_unreachable(serving_settings,
         store.champion()
     model = store.load_champion()
     assert (model.version, model.source, model.threshold) == ("1", "local", THRESHOLD)
+    assert model.stand_in_for is None and "registry unavailable" in model.stand_in_reason
     assert model.predict(to_columns([ROW]))[0] == pytest.approx(expected_probability(ROW), abs=1e-6)
 
     # With no local copy at all there is nothing to start from, and the error says so.
@@ -125,7 +124,7 @@ def test_local_copies_are_reverified_and_the_last_champion_is_preferred(serving_
     registry.register(build_model())
     registry.register(build_model(bias=BIAS + 1))
     assert store.load_champion().version == "2"
-    registry.promote("1")  # rollback
+    registry.move_alias("1")  # rollback
     assert store.load_champion().version == "1"
     # v2 is the newest copy, but v1 was the champion last seen: that is where an offline start begins.
     assert store.local_versions() == ["2", "1"]
@@ -139,3 +138,48 @@ def test_local_copies_are_reverified_and_the_last_champion_is_preferred(serving_
     assert store.load_newest_local().version == "2"
     assert store.load_champion().version == "1"
     assert path.read_bytes() == build_model().SerializeToString()
+
+
+def test_an_unfetchable_champion_is_replaced_by_the_champion_before_it(serving_settings, registry):
+    registry.register(build_model())
+    ModelStore(serving_settings).load_champion()  # v1 served once: a verified local copy
+    registry.register(build_model(bias=BIAS + 1))  # v2: champion, previous_champion=1
+    registry.lose_artifacts("2")
+
+    model = ModelStore(serving_settings).load_champion()
+    assert (model.version, model.stand_in_for, model.source) == ("1", "2", "local")
+    assert "download of flight-delay v2 failed" in model.stand_in_reason
+
+
+def test_a_refused_champion_is_replaced_by_the_champion_before_it(serving_settings, registry):
+    registry.register(build_model())
+    ModelStore(serving_settings).load_champion()
+    registry.register(build_model(bias=BIAS + 1), sha256="0" * 64)
+
+    model = ModelStore(serving_settings).load_champion()
+    assert (model.version, model.stand_in_for) == ("1", "2")
+    assert "sha256 mismatch" in model.stand_in_reason
+
+
+def test_a_stand_in_comes_only_from_the_champions_lineage(serving_settings, registry):
+    # v1 and v2 were served (local copies); then v2 was rolled back to v1, and v1's artifacts are
+    # lost. v2 is not in v1's lineage: the store must not start v2, the version taken out on purpose.
+    registry.register(build_model())
+    store = ModelStore(serving_settings)
+    store.load_champion()
+    registry.register(build_model(bias=BIAS + 1))
+    assert store.load_champion().version == "2"
+    registry.move_alias("1")
+    registry.lose_artifacts("1")
+    (serving_settings.models_dir / "flight-delay" / "1" / "meta.json").unlink()  # and its local copy
+
+    assert store.lineage(store.champion()) == []
+    with pytest.raises(RegistryUnavailable, match="download of flight-delay v1 failed"):
+        store.load_champion()
+
+
+def test_lineage_follows_previous_champion_tags(serving_settings, registry):
+    for bias in (BIAS, BIAS + 1, BIAS + 2):
+        registry.register(build_model(bias=bias))
+    store = ModelStore(serving_settings)
+    assert store.lineage(store.champion()) == ["2", "1"]

@@ -179,7 +179,9 @@ def test_sha256_tag_is_the_hash_of_the_served_file_and_layout_is_flat(story: Sto
     settings = story.settings
     for version in ("1", "2", "3"):
         path = download_model(settings, version, tmp_path / version)
-        assert path == tmp_path / version / "model.onnx"  # model.onnx sits at the root of the version
+        # model.onnx sits at the root of the version's artifacts, beside MLmodel
+        assert path.name == "model.onnx" and (path.parent / "MLmodel").is_file()
+        assert path.is_relative_to(tmp_path / version)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         assert client(settings).get_model_version(settings.model_name, version).tags["sha256"] == digest
         assert {p.key for p in onnx.load(str(path)).metadata_props} == set(METADATA_KEYS)

@@ -24,6 +24,7 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     body = {
         "ready": runtime.ready,
         "model_version": model.version if model else None,
+        "stand_in_for": model.stand_in_for if model else None,
         "draining": runtime.draining,
         "online_store": runtime.online.as_dict(),
         "last_reload_error": runtime.last_reload_error,

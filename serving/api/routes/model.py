@@ -16,5 +16,6 @@ def model_info(model: ModelDep) -> ModelInfo:
         name=model.name, version=model.version, alias=model.alias, threshold=model.threshold,
         train_window=model.train_window, feature_service=model.feature_service,
         feature_service_version=model.feature_service_version, sha256=model.sha256, source=model.source,
-        loaded_at=model.loaded_at, inputs=model.input_names, metadata=model.metadata,
+        loaded_at=model.loaded_at, stand_in_for=model.stand_in_for, stand_in_reason=model.stand_in_reason,
+        inputs=model.input_names, metadata=model.metadata,
     )
