@@ -10,6 +10,8 @@ import os
 import signal
 import socket
 import subprocess
+import time
+from collections.abc import Callable
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -38,3 +40,31 @@ def stop_process_group(proc: subprocess.Popen, timeout_s: float = 30.0) -> int |
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         return proc.wait(timeout=10)
+
+
+class NotReady(RuntimeError):
+    """A server we started exited, or did not answer its readiness URL in time."""
+
+
+def wait_until_ready(url: str, proc: subprocess.Popen, timeout_s: float,
+                     describe: Callable[[], str] = lambda: "") -> None:
+    """Poll `url` (e.g. a service's /readyz) until it answers 200.
+
+    Raises:
+        NotReady: `proc` exited first, or `timeout_s` passed; the message ends with `describe()`
+            (e.g. the tail of the server's log).
+    """
+    import httpx  # only callers that start servers pay for it
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise NotReady(f"{url}: the server exited with code {proc.returncode} before it was ready\n{describe()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise NotReady(f"{url}: not ready within {timeout_s:.0f} s\n{describe()}")
+        time.sleep(0.2)

@@ -29,6 +29,19 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def standalone_env(settings: Settings, api_port: int, worker_log_port: int, trigger_log_port: int) -> dict[str, str]:
+    """The environment of an `airflow standalone` on other ports than 8080/8793/8794 (a second
+    instance beside `make airflow`, e.g. in a test): the API server, the Task Execution API its
+    workers call, and the two log servers all move together."""
+    return {
+        **airflow_env(settings),
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker_log_port),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(trigger_log_port),
+    }
+
+
 def configure(settings: Settings) -> dict[str, str]:
     """Export the Airflow environment into this process (and so into its children)."""
     env = airflow_env(settings)

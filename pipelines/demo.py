@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import httpx
 import pandas as pd
 
 from flightpath import lake
-from flightpath.processes import stop_process_group
+from flightpath.processes import stop_process_group, wait_until_ready
 from flightpath.settings import Settings
 from pipelines import airflow_env, steps
 
@@ -64,18 +63,7 @@ def serve_and_predict(settings: Settings, flight: dict[str, Any], timeout_s: flo
     proc = subprocess.Popen([sys.executable, "-m", "flightpath.cli", "serve"], env=os.environ.copy(),
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the service exited with code {proc.returncode} before it was ready")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the service was not ready within {timeout_s:.0f} s")
-            time.sleep(0.5)
+        wait_until_ready(f"{base}/readyz", proc, timeout_s)
         resp = httpx.post(f"{base}/v1/predict", json=flight, timeout=10)
         resp.raise_for_status()
         return {"url": base, "request": flight, "response": resp.json()}

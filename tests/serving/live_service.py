@@ -11,16 +11,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from serving_fakes import Registry
 
-from flightpath.processes import free_port
+from flightpath.processes import NotReady, free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 90
@@ -49,16 +47,10 @@ def _environment(home: Path, registry: Registry, port: int, env: dict[str, str])
 
 
 def _wait_ready(service: Service) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while True:
-        assert service.proc.poll() is None, f"service exited early ({service.proc.returncode}):\n{service.tail()}"
-        try:
-            if httpx.get(f"{service.base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"service not ready within {READY_TIMEOUT_S} s:\n{service.tail()}"
-        time.sleep(0.2)
+    try:
+        wait_until_ready(f"{service.base}/readyz", service.proc, READY_TIMEOUT_S, service.tail)
+    except NotReady as exc:
+        raise AssertionError(str(exc)) from None
 
 
 @contextmanager

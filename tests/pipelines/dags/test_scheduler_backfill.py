@@ -43,15 +43,10 @@ def _airflow(env: dict[str, str], *args: str, check: bool = True) -> str:
 def test_scheduler_backfill_matches_the_direct_backfill(tmp_path: Path) -> None:
     # Its own AIRFLOW_HOME, explicitly: other tests in this process export one (Settings reads it).
     s = Settings(home=tmp_path / "via_scheduler", AIRFLOW_HOME=tmp_path / "via_scheduler" / "airflow")  # type: ignore[call-arg]
-    api_port = free_port()
     env = {
-        **os.environ, **airflow_env.airflow_env(s),
+        **os.environ, **airflow_env.standalone_env(s, free_port(), free_port(), free_port()),
         "FLIGHTPATH_HOME": str(s.home),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "AIRFLOW__API__PORT": str(api_port),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
     }
     s.airflow_home.mkdir(parents=True)
     log = (tmp_path / "standalone.log").open("w")
