@@ -4,7 +4,7 @@
     materialize(settings, start, end)     # explicit UTC datetimes, e.g. one local day
 
 Explicit dates, never `materialize_incremental`: its first run looks back one TTL from the wall
-clock, which for 2013 data finds nothing (STACK_NOTES). After this, "now" for serving is `end`:
+clock, which for 2013 data finds nothing (docs/design.md, stack facts). After this, "now" for serving is `end`:
 the online store answers with what was known then.
 """
 

@@ -5,7 +5,7 @@
     store = feature_store(settings)      # duckdb offline, SQLite or Redis online
 
 Offline store: duckdb (the dask `file` store exploded and silently dropped rows on our joins,
-see STACK_NOTES). Online store: SQLite under settings.feast_dir, or Redis when
+see docs/design.md, stack facts). Online store: SQLite under settings.feast_dir, or Redis when
 settings.online_store == "redis". Registry: one file under settings.feast_dir.
 
 `import feast` costs 6-10 s, so it happens inside functions, never at module import.

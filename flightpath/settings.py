@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The data covers only these three origins and this one year; requests outside them are refused
-# with the allowed values named (see DESIGN.md, "Serving behaviour").
+# with the allowed values named (docs/design.md, "Serving behaviour").
 ORIGINS: tuple[str, ...] = ("EWR", "JFK", "LGA")
 DATA_FIRST_DAY = dt.date(2013, 1, 1)
 DATA_LAST_DAY = dt.date(2013, 12, 31)

@@ -31,3 +31,18 @@ def test_no_machine_paths_in_tracked_files() -> None:
             if marker in text:
                 offenders.append(f"{name}: {marker}")
     assert offenders == []
+
+
+def test_nothing_refers_to_documents_outside_the_repository() -> None:
+    """Anyone who clones the repo must find everything inside it: docs/design.md is the design."""
+    files = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    outside = ("../" + "shared", "STACK" + "_NOTES", "DESIGN" + ".md", "STYLE" + ".md")  # split: not a hit here
+    offenders = [
+        f"{name}: {marker}"
+        for name in files
+        if (PROJECT_ROOT / name).is_file()
+        for marker in outside
+        if marker in (PROJECT_ROOT / name).read_text(encoding="utf-8", errors="ignore")
+    ]
+    assert offenders == []

@@ -1,6 +1,6 @@
 """Export the trained network to the ONNX artifact, and the parity gate that guards it.
 
-The artifact contract (DESIGN.md, "The model artifact"):
+The artifact contract (docs/design.md, "The model artifact"):
     inputs   one 1-D tensor per raw feature, named after it, in contract.MODEL_INPUTS order:
              float32 for numbers (NaN = missing), string for categoricals
     output   `probability`, float32, shape [batch]; the batch dimension is dynamic

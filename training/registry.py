@@ -289,7 +289,7 @@ def slice_scores(rows: pd.DataFrame, p: np.ndarray) -> dict[str, tuple[int, floa
 
 
 def _latency_session(model: bytes) -> ort.InferenceSession:
-    # As serving runs it: one intra-op thread (STACK_NOTES: more threads only add tail latency).
+    # As serving runs it: one intra-op thread (docs/design.md, stack facts: more threads only add tail latency).
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1

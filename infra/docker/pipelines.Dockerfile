@@ -6,7 +6,7 @@
 #
 # Built on python:3.11-slim rather than apache/airflow: Airflow's own constraints clash with the
 # feast/mlflow pins, so this image installs Airflow from the project's constraints.txt like every
-# other environment of the project (see STACK_NOTES). The command picks the role:
+# other environment of the project (docs/design.md, stack facts). The command picks the role:
 #   airflow api-server | airflow scheduler | airflow dag-processor | airflow triggerer | airflow db migrate
 FROM python:3.11-slim
 

@@ -4,7 +4,7 @@ Every raw row ends up in exactly one place: curated or quarantine (rows in = cur
 checked by `ingest_day`). Rules are small named boolean masks so the quality summary can count
 failures per rule; the first failing rule (in order) is the row's recorded reason.
 
-What is NOT a quarantine (DESIGN.md): a cancelled flight (no dep_time: kept, flagged), a tail
+What is NOT a quarantine (docs/design.md, "Data contract"): a cancelled flight (no dep_time: kept, flagged), a tail
 number missing from planes.csv, a destination missing from airports.csv, an hour missing from
 weather.csv. Those are missing features, handled downstream.
 """

@@ -71,11 +71,9 @@ def repo_root() -> Path:
 
 # ---------------------------------------------------------------------------------------- contracts
 def design_doc() -> Path | None:
-    """The living copy (docs/design.md) if the project has one, else the fixed contract beside the repo."""
-    for candidate in (REPO / "docs" / "design.md", REPO.parent / "shared" / "DESIGN.md"):
-        if candidate.exists() and "## Ports" in candidate.read_text():
-            return candidate
-    return None
+    """docs/design.md, if it has a "## Ports" section."""
+    candidate = REPO / "docs" / "design.md"
+    return candidate if candidate.exists() and "## Ports" in candidate.read_text() else None
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +81,7 @@ def design_ports() -> dict[str, int]:
     """{"serving": 8000, "MLflow": 5000, ...} parsed from the design's "## Ports" section."""
     doc = design_doc()
     if doc is None:
-        pytest.fail("no design document with a '## Ports' section (docs/design.md or ../shared/DESIGN.md)")
+        pytest.fail("no design document with a '## Ports' section (docs/design.md)")
     text = doc.read_text()
     section = text.split("## Ports", 1)[1].split("\n## ", 1)[0]
     body = "\n".join(line for line in section.splitlines()[1:] if line.strip())
