@@ -169,7 +169,8 @@ def test_the_run_carries_the_report_and_the_model_card(
 ) -> None:
     settings, result = trained
     assert result["model_card"] == f"runs:/{result['run_id']}/model_card.md"
-    folder = Path(mlflow.artifacts.download_artifacts(run_id=result["run_id"], dst_path=str(tmp_path)))
+    folder = Path(mlflow.artifacts.download_artifacts(run_id=result["run_id"], dst_path=str(tmp_path),
+                                                      tracking_uri=settings.mlflow_tracking_uri))
     for relative in result["evaluation_artifacts"]:
         assert (folder / relative).stat().st_size > 0, relative
     for png in folder.glob("evaluation/*.png"):
