@@ -34,7 +34,7 @@ $(CHECKOV_STAMP): infra/checkov-constraints.txt
 install: $(STAMP) ## create .venv and install the pinned dependencies (done automatically by other targets)
 
 demo: $(STAMP) ## run the whole loop on the embedded default, then serve and predict (START=/END= optional)
-	$(PY) -m flightpath.cli demo $(WINDOW)
+	$(VENV)/bin/flightpath demo $(WINDOW)
 
 test: $(STAMP) $(CHECKOV_STAMP) ## run the test suite (CI=true turns missing PostgreSQL/Redis from a skip into a failure)
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -q
@@ -46,20 +46,20 @@ clean: ## remove all runtime state (.flightpath/: lake, feature store, MLflow, A
 	rm -rf .flightpath
 
 serve: $(STAMP) ## start the inference service on 127.0.0.1:8000 (FLIGHTPATH_SERVE_PORT to change)
-	$(PY) -m flightpath.cli serve
+	$(VENV)/bin/flightpath serve
 
 bench: $(STAMP) ## run the benchmarks, write docs/benchmarks.md (ONLY="serving online" for some; needs wrk)
 	$(PY) -m benchmarks.run $(ONLY)
 
 backfill: $(STAMP) ## ingest START..END day by day (progress bar), then rebuild features and materialize
-	$(PY) -m flightpath.cli backfill $(WINDOW)
+	$(VENV)/bin/flightpath backfill $(WINDOW)
 
 promote: $(STAMP) ## register a run's model and run the promotion gate: make promote RUN_ID=...
 	@test -n "$(RUN_ID)" || { echo "usage: make promote RUN_ID=<mlflow run id>"; exit 2; }
-	$(PY) -m flightpath.cli promote $(RUN_ID)
+	$(VENV)/bin/flightpath promote $(RUN_ID)
 
 rollback: $(STAMP) ## move the `champion` alias back to the previous champion
-	$(PY) -m flightpath.cli rollback
+	$(VENV)/bin/flightpath rollback
 
 mlflow-ui: $(STAMP) ## MLflow UI on 127.0.0.1:5000 over the embedded tracking DB
 	$(VENV)/bin/mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/.flightpath/mlflow/mlflow.db" --host 127.0.0.1 --port 5000

@@ -314,7 +314,7 @@ def run() -> dict[str, Any]:
 
         port = free_port()
         fp_env = _environ(settings, FLIGHTPATH_SERVE_PORT=str(port), FLIGHTPATH_SERVE_WORKERS="1")
-        with server("flightpath", [py, "-m", "flightpath.cli", "serve"], fp_env, _get_ok("/readyz"), port,
+        with server("flightpath", [py, "-m", "cli", "serve"], fp_env, _get_ok("/readyz"), port,
                     work) as srv:
             probabilities["flightpath"] = answers(srv, "/v1/score", rows)
             results["flightpath_score"] = [asdict(lv) for lv in measure(srv, "/v1/score", rows, work)]

@@ -58,9 +58,10 @@ def sample_flight(settings: Settings, day: dt.date) -> dict[str, Any]:
 
 
 def serve_and_predict(settings: Settings, flight: dict[str, Any], timeout_s: float = 120.0) -> dict[str, Any]:
-    """Start `flightpath serve` as a child process, wait for /readyz, predict once, stop it."""
+    """Start the service as a child process (`python -m serving`, what `flightpath serve` runs), wait
+    for /readyz, predict once, stop it."""
     base = f"http://{settings.serve_host}:{settings.serve_port}"
-    proc = subprocess.Popen([sys.executable, "-m", "flightpath.cli", "serve"], env=os.environ.copy(),
+    proc = subprocess.Popen([sys.executable, "-m", "serving"], env=os.environ.copy(),
                             start_new_session=True)
     try:
         wait_until_ready(f"{base}/readyz", proc, timeout_s)

@@ -83,5 +83,4 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     os.environ.pop("MLFLOW_REGISTRY_URI", None)
     mlflow = sys.modules.get("mlflow")  # only if a test imported it: importing it here costs seconds
     if mlflow is not None:
-        mlflow.set_tracking_uri(None)  # None = MLflow's default (and the env var unset)
         mlflow.set_registry_uri(None)  # None = "follow the tracking URI"

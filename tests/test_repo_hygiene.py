@@ -17,6 +17,13 @@ def test_ruff_check_passes() -> None:
     assert out.returncode == 0, out.stdout[-3000:]
 
 
+def test_import_layers_hold() -> None:
+    """The import-linter contracts in pyproject.toml (layers, serving's forbidden imports)."""
+    out = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=PROJECT_ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:]
+
+
 def test_no_machine_paths_in_tracked_files() -> None:
     """The project speaks of itself only: no absolute paths of a developer's machine."""
     files = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True,

@@ -30,13 +30,14 @@ WORKDIR /opt/flightpath
 #    psycopg: Airflow's metadata DB and the prediction log are PostgreSQL in the stack
 #    (Airflow 3 uses psycopg 3 when it is installed: postgresql+psycopg:// URLs).
 COPY pyproject.toml constraints.txt README.md ./
-RUN mkdir -p flightpath pipelines features training monitoring \
- && touch flightpath/__init__.py pipelines/__init__.py features/__init__.py training/__init__.py \
+RUN mkdir -p cli flightpath pipelines features training monitoring \
+ && touch cli/__init__.py flightpath/__init__.py pipelines/__init__.py features/__init__.py training/__init__.py \
           monitoring/__init__.py \
  && pip install --no-cache-dir -c constraints.txt \
         -e ".[ingest,features,training,monitoring,pipelines]" "psycopg[binary]"
 
 # 2. The code of every stage a task runs (tests/infra checks that the DAGs' import closure is covered).
+COPY cli/ cli/
 COPY flightpath/ flightpath/
 COPY pipelines/ pipelines/
 COPY features/ features/

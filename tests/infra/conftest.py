@@ -130,15 +130,15 @@ def check_env_name(settings_env_names: set[str]) -> Callable[[str], str | None]:
 
 @pytest.fixture(scope="session")
 def cli_command_names() -> set[str]:
-    """Subcommands registered on the Typer app `flightpath` (= flightpath.cli:app)."""
+    """Subcommands registered on the Typer app `flightpath` (= cli.main:app)."""
     expected = "ingest, features, train, monitor, demo, serve, backfill, promote, rollback"
     try:
         import typer.main
 
-        from flightpath.cli import app
+        from cli.main import app
     except Exception as exc:  # noqa: BLE001 - any import failure means the check cannot run
         pytest.fail(
-            f"flightpath.cli is not importable ({type(exc).__name__}: {exc}); manifests run "
+            f"cli.main is not importable ({type(exc).__name__}: {exc}); manifests run "
             f"`flightpath <subcommand>` and the CLI is expected to register: {expected}"
         )
     group = typer.main.get_command(app)

@@ -288,16 +288,18 @@ def test_configmap_agrees_with_compose_and_settings(
 
 def test_commands_name_real_cli_subcommands(rendered_overlays, cli_command_names: set[str], h) -> None:
     for name, (_, docs) in rendered_overlays.items():
-        used = []
+        used, serving_commands = [], []
         for d in docs:
             for c in h.containers(d):
                 used += [
                     (c["name"], s) for s in h.flightpath_subcommands(c.get("command", []) + c.get("args", []))
                 ]
-        assert ("serving", "serve") in used, f"{name}: the serving container should run `flightpath serve`"
+                if c["name"] == "serving":
+                    serving_commands.append(c.get("command"))
+        assert serving_commands == [["python", "-m", "serving"]], f"{name}: serving runs `python -m serving`"
         unknown = [u for u in used if u[1] not in cli_command_names]
         assert not unknown, (
-            f"{name}: not registered on flightpath.cli:app {sorted(cli_command_names)}: {unknown}"
+            f"{name}: not registered on cli.main:app {sorted(cli_command_names)}: {unknown}"
         )
 
 

@@ -1,4 +1,4 @@
-"""A real `python -m flightpath.cli serve` process for tests: start it on a free port, wait for
+"""A real `flightpath serve` (`python -m cli serve`) process for tests: start it on a free port, wait for
 /readyz, SIGKILL its process group at the end (workers included).
 
     with serve(tmp_path / "home", registry, FLIGHTPATH_SERVE_WORKERS="2") as svc:
@@ -60,7 +60,7 @@ def serve(home: Path, registry: Registry, **env: str) -> Iterator[Service]:
     home.mkdir(parents=True, exist_ok=True)
     log = home / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "flightpath.cli", "serve"], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "serve"], cwd=ROOT,
                                 env=_environment(home, registry, port, env),
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     service = Service(proc, f"http://127.0.0.1:{port}", log)

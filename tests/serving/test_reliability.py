@@ -1,4 +1,4 @@
-"""Reliability against a real `python -m flightpath.cli serve` process (uvicorn, own process group).
+"""Reliability against a real `flightpath serve` process (uvicorn, own process group).
 
 Each test runs a fixed, modest load (3 client threads, a few seconds) and checks what a client
 would see: SIGTERM drains without failing accepted requests; a champion move switches versions

@@ -19,9 +19,10 @@ def test_serving_imports_no_training_code_and_no_heavy_frameworks():
     assert out.stdout.strip() == "", f"serving pulled in: {out.stdout.strip()}"
 
 
-def test_no_source_file_mentions_a_forbidden_package_or_pickle():
+def test_no_source_file_loads_a_model_through_code_execution():
+    # Which packages serving may import is an import-linter contract (pyproject.toml, `make lint`);
+    # these are calls, not imports, so they are checked here.
     for path in (ROOT / "serving").rglob("*.py"):
         text = path.read_text()
-        for needle in ("import training", "from training", "import pipelines", "from pipelines",
-                       "import pickle", "cloudpickle", "mlflow.pyfunc", "load_model("):
+        for needle in ("mlflow.pyfunc", "load_model("):
             assert needle not in text, f"{path.relative_to(ROOT)} contains {needle!r}"
