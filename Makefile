@@ -39,8 +39,12 @@ demo: $(STAMP) ## run the whole loop on the embedded default, then serve and pre
 test: $(STAMP) $(CHECKOV_STAMP) ## run the test suite (CI=true turns missing PostgreSQL/Redis from a skip into a failure)
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -q
 
-lint: $(STAMP) ## ruff check (pyflakes, pycodestyle, isort, bugbear, pyupgrade rules)
+lint: $(STAMP) ## ruff check + format check, mypy, import layers (import-linter), declared dependencies (deptry)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/deptry .
 
 clean: ## remove all runtime state (.flightpath/: lake, feature store, MLflow, Airflow, reports)
 	rm -rf .flightpath

@@ -78,12 +78,20 @@ def run(root: Path) -> dict[str, Any]:
         t_direct.append(_direct(direct, day))
     a, d = statistics.median(t_airflow), statistics.median(t_direct)
     return {
-        "days": [DAYS[0].isoformat(), DAYS[-1].isoformat()], "n_days": len(DAYS),
-        "airflow_s": t_airflow, "direct_s": t_direct,
-        "airflow_median_s": a, "direct_median_s": d, "overhead_median_s": a - d, "ratio": a / d,
-        "airflow_total_s": sum(t_airflow), "direct_total_s": sum(t_direct),
-        "warmup_airflow_s": warm_airflow, "warmup_direct_s": warm_direct,
-        "migrate_db_s": migrate_s, "dagbag_s": dagbag_s,
+        "days": [DAYS[0].isoformat(), DAYS[-1].isoformat()],
+        "n_days": len(DAYS),
+        "airflow_s": t_airflow,
+        "direct_s": t_direct,
+        "airflow_median_s": a,
+        "direct_median_s": d,
+        "overhead_median_s": a - d,
+        "ratio": a / d,
+        "airflow_total_s": sum(t_airflow),
+        "direct_total_s": sum(t_direct),
+        "warmup_airflow_s": warm_airflow,
+        "warmup_direct_s": warm_direct,
+        "migrate_db_s": migrate_s,
+        "dagbag_s": dagbag_s,
     }
 
 

@@ -38,7 +38,7 @@ def _ingest(days: list[dt.date]) -> tuple[int, float]:
     with tempfile.TemporaryDirectory() as tmp:
         s = Settings(home=Path(tmp))
         t0 = time.perf_counter()
-        rows = sum(int(ingest_day(s, d)["flights"]["rows_in"]) for d in days)  # type: ignore[index]
+        rows = sum(int(ingest_day(s, d)["flights"]["rows_in"]) for d in days)
         return rows, time.perf_counter() - t0
 
 
@@ -64,8 +64,18 @@ def run(day_repeats: int = 3) -> dict[str, Any]:
         _floor(one_day)
         t_floor.append(time.perf_counter() - t0)
     ti, tf = statistics.median(t_ingest), statistics.median(t_floor)
-    windows.append({"window": "1 day (2013-06-03)", "days": 1, "rows": rows, "seconds": ti,
-                    "rows_per_s": rows / ti, "floor_rows_per_s": rows / tf, "over_floor": ti / tf, "runs": day_repeats})
+    windows.append(
+        {
+            "window": "1 day (2013-06-03)",
+            "days": 1,
+            "rows": rows,
+            "seconds": ti,
+            "rows_per_s": rows / ti,
+            "floor_rows_per_s": rows / tf,
+            "over_floor": ti / tf,
+            "runs": day_repeats,
+        }
+    )
 
     scaling: list[dict[str, Any]] = []
     base_rate = None
@@ -77,10 +87,30 @@ def run(day_repeats: int = 3) -> dict[str, Any]:
         tf = time.perf_counter() - t0
         rate = rows / ti
         base_rate = base_rate or rate
-        scaling.append({"months": months, "days": len(days), "rows": rows, "seconds": ti,
-                        "seconds_per_day": ti / len(days), "rows_per_s": rate, "vs_1_month": rate / base_rate,
-                        "floor_rows_per_s": rows / tf, "over_floor": ti / tf})
+        scaling.append(
+            {
+                "months": months,
+                "days": len(days),
+                "rows": rows,
+                "seconds": ti,
+                "seconds_per_day": ti / len(days),
+                "rows_per_s": rate,
+                "vs_1_month": rate / base_rate,
+                "floor_rows_per_s": rows / tf,
+                "over_floor": ti / tf,
+            }
+        )
         if months == 12:
-            windows.append({"window": "full year", "days": len(days), "rows": rows, "seconds": ti,
-                            "rows_per_s": rate, "floor_rows_per_s": rows / tf, "over_floor": ti / tf, "runs": 1})
+            windows.append(
+                {
+                    "window": "full year",
+                    "days": len(days),
+                    "rows": rows,
+                    "seconds": ti,
+                    "rows_per_s": rate,
+                    "floor_rows_per_s": rows / tf,
+                    "over_floor": ti / tf,
+                    "runs": 1,
+                }
+            )
     return {"windows": windows, "scaling": scaling}

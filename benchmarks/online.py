@@ -48,7 +48,7 @@ def _entities(settings: Settings, day: dt.date) -> list[dict[str, str | None]]:
     flights = pd.read_parquet(lake.partition_file(settings.lake_dir, "curated", "flights", day))
     sample = flights.dropna(subset=["tailnum"]).iloc[:: max(1, len(flights) // SAMPLE_FLIGHTS)][:SAMPLE_FLIGHTS]
     needs_keys_module = any(k not in BASE_KEYS for k in join_keys())
-    out = []
+    out: list[dict[str, str | None]] = []
     for f in sample.itertuples():
         if needs_keys_module:
             from features.keys import entity_keys
@@ -61,8 +61,7 @@ def _entities(settings: Settings, day: dt.date) -> list[dict[str, str | None]]:
 
 def _percentiles(ns: list[int]) -> dict[str, float]:
     ms = np.asarray(ns, dtype=float) / 1e6
-    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
-            "mean_ms": float(ms.mean())}
+    return {"p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean())}
 
 
 def _interleaved(paths: dict[str, Any], entities: list[dict[str, str | None]]) -> dict[str, dict[str, float]]:
@@ -86,14 +85,18 @@ def _interleaved(paths: dict[str, Any], entities: list[dict[str, str | None]]) -
     return out
 
 
-def _sqlite_floor_write(cells: list[tuple[bytes, str, bytes, dt.datetime]], path: Path) -> float:
+def _sqlite_floor_write(cells: list[tuple[bytes, str, bytes, int]], path: Path) -> float:
     """Seconds to upsert `cells` into a fresh table of Feast's SQLite online schema, one transaction."""
     conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE t (entity_key BLOB, feature_name TEXT, value BLOB, value_text TEXT, "
-                 "vector_value BLOB, event_ts timestamp, created_ts timestamp, PRIMARY KEY(entity_key, feature_name))")
+    conn.execute(
+        "CREATE TABLE t (entity_key BLOB, feature_name TEXT, value BLOB, value_text TEXT, "
+        "vector_value BLOB, event_ts timestamp, created_ts timestamp, PRIMARY KEY(entity_key, feature_name))"
+    )
     conn.execute("CREATE INDEX t_ek ON t (entity_key)")
-    sql = ("INSERT INTO t (entity_key, feature_name, value, event_ts) VALUES (?, ?, ?, ?) "
-           "ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, event_ts = excluded.event_ts")
+    sql = (
+        "INSERT INTO t (entity_key, feature_name, value, event_ts) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(entity_key, feature_name) DO UPDATE SET value = excluded.value, event_ts = excluded.event_ts"
+    )
     t0 = time.perf_counter()
     with conn:
         conn.executemany(sql, cells)
@@ -149,8 +152,9 @@ def _read_paths(settings: Settings, project: str) -> tuple[dict[str, Any], Any, 
 
     if settings.online_store == "sqlite":
         conn = sqlite3.connect(f"file:{settings.feast_dir.resolve() / 'online.db'}?mode=ro", uri=True)
-        sql = " UNION ALL ".join(f'SELECT entity_key, feature_name, value, event_ts FROM "{v.table}" '
-                                 f"WHERE entity_key = ?" for v in views)
+        sql = " UNION ALL ".join(
+            f'SELECT entity_key, feature_name, value, event_ts FROM "{v.table}" WHERE entity_key = ?' for v in views
+        )
 
         def raw(entity: dict[str, str | None]) -> Any:
             row = entity_rows([entity])[0]
@@ -168,9 +172,11 @@ def _read_paths(settings: Settings, project: str) -> tuple[dict[str, Any], Any, 
                     pipe.hmget(_entity_key(v.join_key, row[v.join_key]) + suffix, list(v.hash_fields))
                 return pipe.execute()
 
-    paths = {"Feast get_online_features (OnlineFeatureReader)": lambda e: feast_reader.read([e]),
-             "fast reader (features.fast_online)": lambda e: fast.read([e]),
-             "raw store read (floor)": raw}
+    paths = {
+        "Feast get_online_features (OnlineFeatureReader)": lambda e: feast_reader.read([e]),
+        "fast reader (features.fast_online)": lambda e: fast.read([e]),
+        "raw store read (floor)": raw,
+    }
     return paths, feast_reader, fast
 
 
@@ -198,9 +204,16 @@ def run() -> dict[str, Any]:
         n_entities, n_cells, cells = _online_cells(settings.feast_dir / "online.db")
         floor_s = _sqlite_floor_write(cells, Path(tmp) / "floor.db")
         result["materialize_sqlite"] = {
-            "seconds": mat_s, "offline_rows": offline_rows, "online_entities": n_entities, "online_cells": n_cells,
-            "offline_rows_per_s": offline_rows / mat_s, "cells_per_s": n_cells / mat_s,
-            "floor_seconds": floor_s, "floor_cells_per_s": n_cells / floor_s, "over_floor": mat_s / floor_s}
+            "seconds": mat_s,
+            "offline_rows": offline_rows,
+            "online_entities": n_entities,
+            "online_cells": n_cells,
+            "offline_rows_per_s": offline_rows / mat_s,
+            "cells_per_s": n_cells / mat_s,
+            "floor_seconds": floor_s,
+            "floor_cells_per_s": n_cells / floor_s,
+            "over_floor": mat_s / floor_s,
+        }
 
         entities = _entities(settings, MONTH[1])
         paths, feast_reader, fast = _read_paths(settings, "flightpath")
@@ -211,17 +224,22 @@ def run() -> dict[str, Any]:
         if _redis_up():
             rhome = Path(tmp) / "redis"
             shutil.copytree(settings.lake_dir / "features", rhome / "lake" / "features")
-            rsettings = settings.model_copy(update={"home": rhome, "online_store": "redis",
-                                                    "redis_url": "127.0.0.1:6379"})
+            rsettings = settings.model_copy(
+                update={"home": rhome, "online_store": "redis", "redis_url": "127.0.0.1:6379"}
+            )
             project = f"fpbench_{uuid.uuid4().hex[:10]}"
             apply_repo(rsettings, project)
             try:
                 t0 = time.perf_counter()
                 materialize(rsettings, start.to_pydatetime(), end.to_pydatetime(), project)
                 rmat_s = time.perf_counter() - t0
-                result["materialize_redis"] = {"seconds": rmat_s, "offline_rows": offline_rows,
-                                               "online_cells": n_cells, "offline_rows_per_s": offline_rows / rmat_s,
-                                               "cells_per_s": n_cells / rmat_s}
+                result["materialize_redis"] = {
+                    "seconds": rmat_s,
+                    "offline_rows": offline_rows,
+                    "online_cells": n_cells,
+                    "offline_rows_per_s": offline_rows / rmat_s,
+                    "cells_per_s": n_cells / rmat_s,
+                }
                 rpaths, rfeast, rfast = _read_paths(rsettings, project)
                 assert rfast.read(entities) == rfeast.read(entities), "fast Redis reader disagrees with Feast"
                 result["read_redis"] = _interleaved(rpaths, entities)

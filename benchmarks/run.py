@@ -47,8 +47,9 @@ def machine() -> str:
 def airflow_overhead() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "airflow.json"
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.airflow_overhead", str(out)], cwd=ROOT,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.airflow_overhead", str(out)], cwd=ROOT, capture_output=True, text=True
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"airflow benchmark failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         return json.loads(out.read_text())
@@ -73,17 +74,22 @@ def render_ingest(ing: dict[str, Any]) -> list[str]:
         "",
         "| window | days | rows | seconds | s/day | ingest rows/s | floor rows/s | ingest / floor time | runs |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        *[f"| {w['window']} | {w['days']} | {_n(w['rows'])} | {w['seconds']:.2f} | {w['seconds'] / w['days']:.3f} | "
-          f"{_n(w['rows_per_s'])} | {_n(w['floor_rows_per_s'])} | {w['over_floor']:.1f}x | "
-          f"{w['runs']}{' (median)' if w['runs'] > 1 else ''} |"
-          for w in ing["windows"]],
+        *[
+            f"| {w['window']} | {w['days']} | {_n(w['rows'])} | {w['seconds']:.2f} | {w['seconds'] / w['days']:.3f} | "
+            f"{_n(w['rows_per_s'])} | {_n(w['floor_rows_per_s'])} | {w['over_floor']:.1f}x | "
+            f"{w['runs']}{' (median)' if w['runs'] > 1 else ''} |"
+            for w in ing["windows"]
+        ],
         "",
         "Scaling from January: rows/s should stay flat as the window grows (linear total time).",
         "",
         "| months | days | rows | seconds | s/day | rows/s | rows/s vs 1 month | floor rows/s |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        *[f"| {s['months']} | {s['days']} | {_n(s['rows'])} | {s['seconds']:.1f} | {s['seconds_per_day']:.3f} | "
-          f"{_n(s['rows_per_s'])} | {s['vs_1_month']:.2f} | {_n(s['floor_rows_per_s'])} |" for s in ing["scaling"]],
+        *[
+            f"| {s['months']} | {s['days']} | {_n(s['rows'])} | {s['seconds']:.1f} | {s['seconds_per_day']:.3f} | "
+            f"{_n(s['rows_per_s'])} | {s['vs_1_month']:.2f} | {_n(s['floor_rows_per_s'])} |"
+            for s in ing["scaling"]
+        ],
     ]
 
 
@@ -99,8 +105,10 @@ def render_airflow(air: dict[str, Any]) -> list[str]:
         "",
         "| day | via Airflow (s) | direct (s) | overhead (s) |",
         "| --- | ---: | ---: | ---: |",
-        *[f"| {i + 1} | {a:.2f} | {d:.2f} | {a - d:.2f} |"
-          for i, (a, d) in enumerate(zip(air["airflow_s"], air["direct_s"], strict=True))],
+        *[
+            f"| {i + 1} | {a:.2f} | {d:.2f} | {a - d:.2f} |"
+            for i, (a, d) in enumerate(zip(air["airflow_s"], air["direct_s"], strict=True))
+        ],
         f"| **median** | **{air['airflow_median_s']:.2f}** | **{air['direct_median_s']:.2f}** | "
         f"**{air['overhead_median_s']:.2f}** |",
         "",
@@ -124,13 +132,17 @@ def render_online(onl: dict[str, Any]) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     m = onl["materialize_sqlite"]
-    lines.append(f"| SQLite | {m['seconds']:.2f} | {_n(m['offline_rows'])} | {_n(m['offline_rows_per_s'])} | "
-                 f"{_n(m['online_cells'])} | {_n(m['cells_per_s'])} | {_n(m['floor_cells_per_s'])} | "
-                 f"{m['over_floor']:.1f}x |")
+    lines.append(
+        f"| SQLite | {m['seconds']:.2f} | {_n(m['offline_rows'])} | {_n(m['offline_rows_per_s'])} | "
+        f"{_n(m['online_cells'])} | {_n(m['cells_per_s'])} | {_n(m['floor_cells_per_s'])} | "
+        f"{m['over_floor']:.1f}x |"
+    )
     if "materialize_redis" in onl:
         r = onl["materialize_redis"]
-        lines.append(f"| Redis | {r['seconds']:.2f} | {_n(r['offline_rows'])} | {_n(r['offline_rows_per_s'])} | "
-                     f"{_n(r['online_cells'])} | {_n(r['cells_per_s'])} | - | - |")
+        lines.append(
+            f"| Redis | {r['seconds']:.2f} | {_n(r['offline_rows'])} | {_n(r['offline_rows_per_s'])} | "
+            f"{_n(r['online_cells'])} | {_n(r['cells_per_s'])} | - | - |"
+        )
     lines += [
         "",
         "## Online read: one flight's full feature vector",
@@ -145,22 +157,34 @@ def render_online(onl: dict[str, Any]) -> list[str]:
         if key not in onl:
             lines += [f"{store}: not measured (not reachable).", ""]
             continue
-        lines += [f"### {store}", "", "| path | p50 ms | p99 ms | mean ms | p50 vs floor |",
-                  "| --- | ---: | ---: | ---: | ---: |"]
-        lines += [f"| {name} | {_ms(p['p50_ms'])} | {_ms(p['p99_ms'])} | {_ms(p['mean_ms'])} | "
-                  f"{p['p50_vs_floor']:.1f}x |" for name, p in onl[key].items()]
+        lines += [
+            f"### {store}",
+            "",
+            "| path | p50 ms | p99 ms | mean ms | p50 vs floor |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {name} | {_ms(p['p50_ms'])} | {_ms(p['p99_ms'])} | {_ms(p['mean_ms'])} | {p['p50_vs_floor']:.1f}x |"
+            for name, p in onl[key].items()
+        ]
         paths = list(onl[key].values())
-        lines += ["", f"Fast reader vs Feast: p50 {paths[0]['p50_ms'] / paths[1]['p50_ms']:.1f}x faster, "
-                      f"p99 {paths[0]['p99_ms'] / paths[1]['p99_ms']:.1f}x faster.", ""]
+        lines += [
+            "",
+            f"Fast reader vs Feast: p50 {paths[0]['p50_ms'] / paths[1]['p50_ms']:.1f}x faster, "
+            f"p99 {paths[0]['p99_ms'] / paths[1]['p99_ms']:.1f}x faster.",
+            "",
+        ]
     return lines
 
 
 def READS_DOC(onl: dict[str, Any]) -> str:  # noqa: N802 - a sentence, kept next to render
     from benchmarks.online import READS, WARMUP
 
-    return (f"{READS} reads per path after {WARMUP} warm-up reads, interleaved (every iteration runs each path "
-            f"once, in rotating order), cycling over {onl['sample_flights']} real flights of {onl['month'][1]}, "
-            "one flight per read, in one process.")
+    return (
+        f"{READS} reads per path after {WARMUP} warm-up reads, interleaved (every iteration runs each path "
+        f"once, in rotating order), cycling over {onl['sample_flights']} real flights of {onl['month'][1]}, "
+        "one flight per read, in one process."
+    )
 
 
 SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str, Any]], list[str]]]] = {
@@ -192,9 +216,13 @@ def render(store: dict[str, dict[str, Any]]) -> list[str]:
             lines += [f"## {title}", "", f"Not measured yet: `python -m benchmarks.run {key}`.", ""]
             continue
         section = render_section(entry["results"])
-        lines += [section[0], "",
-                  f"_Measured on {entry['measured_on']}; machine: {entry['machine']}; "
-                  f"{entry['seconds']:.0f} s._", *section[1:], ""]
+        lines += [
+            section[0],
+            "",
+            f"_Measured on {entry['measured_on']}; machine: {entry['machine']}; {entry['seconds']:.0f} s._",
+            *section[1:],
+            "",
+        ]
     return lines
 
 
@@ -214,8 +242,12 @@ def main(argv: list[str] | None = None) -> None:
     for key in sorted(wanted, key=lambda k: (k != "airflow", list(SECTIONS).index(k))):
         t0 = time.perf_counter()
         results = SECTIONS[key][1]()
-        store[key] = {"measured_on": dt.date.today().isoformat(), "machine": machine(),
-                      "seconds": round(time.perf_counter() - t0, 1), "results": results}
+        store[key] = {
+            "measured_on": dt.date.today().isoformat(),
+            "machine": machine(),
+            "seconds": round(time.perf_counter() - t0, 1),
+            "results": results,
+        }
         write_text(json.dumps(store, indent=1, sort_keys=True, default=str) + "\n", RAW)  # keep what finished
     lines = render(store)
     write_text("\n".join(lines) + "\n", OUT)

@@ -84,12 +84,13 @@ class Level:
     p99_ms: float
     max_ms: float
     mean_ms: float
-    errors: int                 # socket errors + non-2xx answers
-    cpu_ms_per_request: float   # server process tree, user + sys
-    worker_rss_mb: float        # RSS of the process that used the most CPU
+    errors: int  # socket errors + non-2xx answers
+    cpu_ms_per_request: float  # server process tree, user + sys
+    worker_rss_mb: float  # RSS of the process that used the most CPU
 
 
 # --- set-up ------------------------------------------------------------------------------------------
+
 
 def prepare(home: Path) -> dict[str, Any]:
     """A real champion and a filled SQLite online store in `home`; the rows to send."""
@@ -108,9 +109,13 @@ def prepare(home: Path) -> dict[str, Any]:
         raise RuntimeError(f"no champion to serve: {promoted['reason']}")
     frame = pd.read_parquet(steps.training_frame_path(settings, start, end))
     return {
-        "settings": settings, "seconds": round(time.perf_counter() - t0, 1),
-        "model": {"name": settings.model_name, "version": promoted["champion"],
-                  "test_auc": trained["metrics"]["test_auc"]},
+        "settings": settings,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "model": {
+            "name": settings.model_name,
+            "version": promoted["champion"],
+            "test_auc": trained["metrics"]["test_auc"],
+        },
         "score_rows": score_rows(frame, end),
         "flights": flights_of(settings, end),
     }
@@ -144,9 +149,17 @@ def flights_of(settings: Any, day: dt.date) -> list[dict[str, Any]]:
     flights = pd.read_parquet(lake.partition_file(settings.lake_dir, "curated", "flights", day))
     flights = flights[flights["tailnum"].notna()]
     picked = flights.iloc[:: max(1, len(flights) // REQUESTS)][:REQUESTS]
-    return [{"carrier": f.carrier, "flight": int(f.flight), "tailnum": f.tailnum, "origin": f.origin,
-             "dest": f.dest, "sched_dep_local": pd.Timestamp(f.sched_dep_local).isoformat()}
-            for f in picked.itertuples()]
+    return [
+        {
+            "carrier": f.carrier,
+            "flight": int(f.flight),
+            "tailnum": f.tailnum,
+            "origin": f.origin,
+            "dest": f.dest,
+            "sched_dep_local": pd.Timestamp(f.sched_dep_local).isoformat(),
+        }
+        for f in picked.itertuples()
+    ]
 
 
 def mlflow_body(row: dict[str, Any]) -> dict[str, Any]:
@@ -175,27 +188,41 @@ class Server:
 
 def _environ(settings: Any, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLIGHTPATH_", "MLFLOW_"))}
-    env.update({"FLIGHTPATH_HOME": str(settings.home), "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
-                "PYTHONUNBUFFERED": "1", **extra})
+    env.update(
+        {
+            "FLIGHTPATH_HOME": str(settings.home),
+            "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri,
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+    )
     # `mlflow models serve` execs `uvicorn` from PATH: this interpreter's bin must come first.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 
 
 @contextmanager
-def server(name: str, argv: list[str], env: dict[str, str], ready: Callable[[str], bool], port: int,
-           log_dir: Path) -> Iterator[Server]:
+def server(
+    name: str, argv: list[str], env: dict[str, str], ready: Callable[[str], bool], port: int, log_dir: Path
+) -> Iterator[Server]:
     """Start `argv` pinned to SERVER_CPU in its own process group; yield once `ready(base)`."""
     log = (log_dir / f"{name}.log").open("wb")
-    proc = subprocess.Popen(["taskset", "-c", str(SERVER_CPU), *argv], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["taskset", "-c", str(SERVER_CPU), *argv],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     srv = Server(name, proc, f"http://127.0.0.1:{port}")
     try:
         deadline = time.monotonic() + 180
         while not _safe(ready, srv.base):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not become ready:\n"
-                                   f"{(log_dir / f'{name}.log').read_text(errors='replace')[-3000:]}")
+                raise RuntimeError(
+                    f"{name} did not become ready:\n{(log_dir / f'{name}.log').read_text(errors='replace')[-3000:]}"
+                )
             time.sleep(0.3)
         yield srv
     finally:
@@ -221,6 +248,7 @@ def _post_ok(path: str, body: dict[str, Any]) -> Callable[[str], bool]:
 
 # --- load --------------------------------------------------------------------------------------------
 
+
 def _cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
     out = {}
     for p in procs:
@@ -233,18 +261,32 @@ def _cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
 
 
 def wrk(url: str, bodies_file: Path, script: Path, concurrency: int, seconds: int) -> dict[str, Any]:
-    cmd = ["taskset", "-c", str(CLIENT_CPU), "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s",
-           "--timeout", "5s", "-s", str(script), url]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "WRK_BODIES": str(bodies_file)},
-                          check=True)
+    cmd = [
+        "taskset",
+        "-c",
+        str(CLIENT_CPU),
+        "wrk",
+        "-t1",
+        f"-c{concurrency}",
+        f"-d{seconds}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "WRK_BODIES": str(bodies_file)}, check=True
+    )
     for line in proc.stdout.splitlines():
         if line.startswith("WRKJSON "):
-            return json.loads(line[len("WRKJSON "):])
+            return json.loads(line[len("WRKJSON ") :])
     raise RuntimeError(f"wrk printed no summary:\n{proc.stdout}\n{proc.stderr}")
 
 
-def measure(srv: Server, path: str, bodies: list[dict[str, Any]], work: Path,
-            levels: tuple[int, ...] | None = None) -> list[Level]:
+def measure(
+    srv: Server, path: str, bodies: list[dict[str, Any]], work: Path, levels: tuple[int, ...] | None = None
+) -> list[Level]:
     """The concurrency sweep against one endpoint of a running server."""
     bodies_file = work / f"{srv.name}{path.replace('/', '_')}.jsonl"
     bodies_file.write_text("".join(json.dumps(b, separators=(",", ":")) + "\n" for b in bodies))
@@ -261,27 +303,39 @@ def measure(srv: Server, path: str, bodies: list[dict[str, Any]], work: Path,
         used = {pid: after[pid] - before.get(pid, 0.0) for pid in after}
         busiest = max(procs, key=lambda p: used.get(p.pid, 0.0))
         errors = r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"]
-        out.append(Level(
-            concurrency=c, requests=r["requests"], rps=r["requests"] / (r["duration_us"] / 1e6),
-            p50_ms=r["p50_us"] / 1e3, p99_ms=r["p99_us"] / 1e3, max_ms=r["max_us"] / 1e3, mean_ms=r["mean_us"] / 1e3,
-            errors=errors,
-            cpu_ms_per_request=1e3 * sum(used.values()) / max(1, r["requests"]),
-            worker_rss_mb=busiest.memory_info().rss / 2**20,
-        ))
-        print(f"  {srv.name} {path} c={c}: {out[-1].rps:,.0f} req/s, p50 {out[-1].p50_ms:.2f} ms, "
-              f"p99 {out[-1].p99_ms:.2f} ms, max {out[-1].max_ms:.1f} ms, {out[-1].cpu_ms_per_request:.2f} CPU ms/req, "
-              f"errors {errors}",
-              file=sys.stderr, flush=True)
+        out.append(
+            Level(
+                concurrency=c,
+                requests=r["requests"],
+                rps=r["requests"] / (r["duration_us"] / 1e6),
+                p50_ms=r["p50_us"] / 1e3,
+                p99_ms=r["p99_us"] / 1e3,
+                max_ms=r["max_us"] / 1e3,
+                mean_ms=r["mean_us"] / 1e3,
+                errors=errors,
+                cpu_ms_per_request=1e3 * sum(used.values()) / max(1, r["requests"]),
+                worker_rss_mb=busiest.memory_info().rss / 2**20,
+            )
+        )
+        print(
+            f"  {srv.name} {path} c={c}: {out[-1].rps:,.0f} req/s, p50 {out[-1].p50_ms:.2f} ms, "
+            f"p99 {out[-1].p99_ms:.2f} ms, max {out[-1].max_ms:.1f} ms, {out[-1].cpu_ms_per_request:.2f} CPU ms/req, "
+            f"errors {errors}",
+            file=sys.stderr,
+            flush=True,
+        )
     return out
 
 
 # --- the run -----------------------------------------------------------------------------------------
 
+
 def require_tools() -> None:
     missing = [t for t in ("wrk", "taskset") if shutil.which(t) is None]
     if missing:
-        raise SystemExit(f"the serving benchmark needs {', '.join(missing)} on PATH "
-                         "(Debian: apt-get install wrk util-linux)")
+        raise SystemExit(
+            f"the serving benchmark needs {', '.join(missing)} on PATH (Debian: apt-get install wrk util-linux)"
+        )
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("the serving benchmark pins server and load generator to different CPUs: needs 2")
 
@@ -298,37 +352,69 @@ def run() -> dict[str, Any]:
         model_file = work / "model.onnx"
         _download_champion(settings, model["version"], model_file)
         probabilities: dict[str, list[float]] = {}
-        results: dict[str, Any] = {"window": [d.isoformat() for d in WINDOW], "prepare_s": prep["seconds"],
-                                   "model": model, "requests": len(rows), "flights": len(flights),
-                                   "concurrency": list(CONCURRENCY), "duration_s": DURATION_S,
-                                   "server_cpu": SERVER_CPU, "client_cpu": CLIENT_CPU}
+        results: dict[str, Any] = {
+            "window": [d.isoformat() for d in WINDOW],
+            "prepare_s": prep["seconds"],
+            "model": model,
+            "requests": len(rows),
+            "flights": len(flights),
+            "concurrency": list(CONCURRENCY),
+            "duration_s": DURATION_S,
+            "server_cpu": SERVER_CPU,
+            "client_cpu": CLIENT_CPU,
+        }
         py = sys.executable
 
         port = free_port()
-        floor_argv = [py, "-m", "uvicorn", "benchmarks.serving_floor:app", "--host", "127.0.0.1",
-                      "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
-        with server("floor", floor_argv, _environ(settings, FLOOR_MODEL=str(model_file)),
-                    _post_ok("/", rows[0]), port, work) as srv:
+        floor_argv = [
+            py,
+            "-m",
+            "uvicorn",
+            "benchmarks.serving_floor:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        with server(
+            "floor", floor_argv, _environ(settings, FLOOR_MODEL=str(model_file)), _post_ok("/", rows[0]), port, work
+        ) as srv:
             probabilities["floor"] = answers(srv, "/", rows)
             results["floor"] = [asdict(lv) for lv in measure(srv, "/", rows, work)]
 
         port = free_port()
         fp_env = _environ(settings, FLIGHTPATH_SERVE_PORT=str(port), FLIGHTPATH_SERVE_WORKERS="1")
-        with server("flightpath", [py, "-m", "cli", "serve"], fp_env, _get_ok("/readyz"), port,
-                    work) as srv:
+        with server("flightpath", [py, "-m", "cli", "serve"], fp_env, _get_ok("/readyz"), port, work) as srv:
             probabilities["flightpath"] = answers(srv, "/v1/score", rows)
             results["flightpath_score"] = [asdict(lv) for lv in measure(srv, "/v1/score", rows, work)]
-            results["flightpath_predict"] = [asdict(lv) for lv in measure(srv, "/v1/predict", flights, work,
-                                                                          levels=(1, 32))]
+            results["flightpath_predict"] = [
+                asdict(lv) for lv in measure(srv, "/v1/predict", flights, work, levels=(1, 32))
+            ]
             results["predict_sample"] = httpx.post(srv.base + "/v1/predict", json=flights[0], timeout=5).json()
 
         port = free_port()
-        mlflow_argv = [str(Path(py).with_name("mlflow")), "models", "serve", "-m",
-                       f"models:/{model['name']}@champion", "--env-manager", "local", "-h", "127.0.0.1",
-                       "-p", str(port), "-w", "1"]
+        mlflow_argv = [
+            str(Path(py).with_name("mlflow")),
+            "models",
+            "serve",
+            "-m",
+            f"models:/{model['name']}@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            "1",
+        ]
         bodies = [mlflow_body(r) for r in rows]
-        with server("mlflow", mlflow_argv, _environ(settings), _get_ok("/ping"), port,
-                    work) as srv:
+        with server("mlflow", mlflow_argv, _environ(settings), _get_ok("/ping"), port, work) as srv:
             probabilities["mlflow"] = answers(srv, "/invocations", bodies)
             results["mlflow"] = [asdict(lv) for lv in measure(srv, "/invocations", bodies, work)]
         results["parity"] = same_answers(probabilities)

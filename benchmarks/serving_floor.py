@@ -34,8 +34,9 @@ def _load() -> Any:
 
 def _feed(row: dict[str, Any]) -> dict[str, np.ndarray]:
     # Every number in one float32 array, one contiguous (1,) view per input: the cheapest feed.
-    numbers = np.array([math.nan if row[n] is None else row[n] for n in contract.NUMERIC_FEATURES],
-                       dtype=np.float32).reshape(-1, 1)
+    numbers = np.array(
+        [math.nan if row[n] is None else row[n] for n in contract.NUMERIC_FEATURES], dtype=np.float32
+    ).reshape(-1, 1)
     feed: dict[str, np.ndarray] = dict(zip(contract.NUMERIC_FEATURES, numbers, strict=True))
     for name in contract.CATEGORICAL_FEATURES:
         feed[name] = np.array([row[name]], dtype=object)
@@ -64,6 +65,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     row = json.loads(await _read_body(receive))
     (probability,) = _load().run(["probability"], _feed(row))
     body = json.dumps({"probability": float(probability[0])}).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -16,8 +16,11 @@ TARGETS = {  # name: (bound, what it bounds)
     "predict_p50_ms": (1.5, "/v1/predict p50 at concurrency 1 with SQLite online features, ms"),
 }
 
-SERVERS = (("floor", "floor (raw ASGI + ONNX Runtime)"), ("flightpath_score", "flightpath `/v1/score`"),
-           ("mlflow", "`mlflow models serve`"))
+SERVERS = (
+    ("floor", "floor (raw ASGI + ONNX Runtime)"),
+    ("flightpath_score", "flightpath `/v1/score`"),
+    ("mlflow", "`mlflow models serve`"),
+)
 
 
 def level(levels: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
@@ -38,11 +41,15 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
         levels = r[key]
         best = under_budget(levels)
         rows[key] = {
-            "p50_c1": level(levels, 1)["p50_ms"], "p99_c1": level(levels, 1)["p99_ms"],
-            "p50_top": level(levels, top)["p50_ms"], "p99_top": level(levels, top)["p99_ms"],
+            "p50_c1": level(levels, 1)["p50_ms"],
+            "p99_c1": level(levels, 1)["p99_ms"],
+            "p50_top": level(levels, top)["p50_ms"],
+            "p99_top": level(levels, top)["p99_ms"],
             "max_rps": max(lv["rps"] for lv in levels),
-            "budget_rps": best["rps"] if best else 0.0, "budget_c": best["concurrency"] if best else None,
-            "cpu_c1": level(levels, 1)["cpu_ms_per_request"], "cpu_top": level(levels, top)["cpu_ms_per_request"],
+            "budget_rps": best["rps"] if best else 0.0,
+            "budget_c": best["concurrency"] if best else None,
+            "cpu_c1": level(levels, 1)["cpu_ms_per_request"],
+            "cpu_top": level(levels, top)["cpu_ms_per_request"],
             "rss_mb": max(lv["worker_rss_mb"] for lv in levels),
             "errors": sum(lv["errors"] for lv in levels),
         }
@@ -99,17 +106,25 @@ def render(r: dict[str, Any]) -> list[str]:
     for key, label in SERVERS:
         x = rows[key]
         budget = f"{x['budget_rps']:,.0f} (c={x['budget_c']})" if x["budget_c"] else "none"
-        lines.append(f"| {label} | {x['p50_c1']:.2f} | {x['p99_c1']:.2f} | {x['p50_top']:.2f} | {x['p99_top']:.2f} | "
-                     f"{x['max_rps']:,.0f} | {budget} | {x['cpu_c1']:.3f} | {x['cpu_top']:.3f} | "
-                     f"{x['rss_mb']:.0f} | {x['errors']} |")
-    lines += ["", "Ratios against the floor (same run):", "",
-              "| server | p50 c=1 | p99 c=1 | CPU/req c=1 | CPU/req c=" + str(top) + " | max req/s | RSS |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines.append(
+            f"| {label} | {x['p50_c1']:.2f} | {x['p99_c1']:.2f} | {x['p50_top']:.2f} | {x['p99_top']:.2f} | "
+            f"{x['max_rps']:,.0f} | {budget} | {x['cpu_c1']:.3f} | {x['cpu_top']:.3f} | "
+            f"{x['rss_mb']:.0f} | {x['errors']} |"
+        )
+    lines += [
+        "",
+        "Ratios against the floor (same run):",
+        "",
+        "| server | p50 c=1 | p99 c=1 | CPU/req c=1 | CPU/req c=" + str(top) + " | max req/s | RSS |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for key, label in SERVERS[1:]:
         x = rows[key]
-        lines.append(f"| {label} | {x['p50_c1'] / floor['p50_c1']:.2f}x | {x['p99_c1'] / floor['p99_c1']:.2f}x | "
-                     f"{x['cpu_c1'] / floor['cpu_c1']:.2f}x | {x['cpu_top'] / floor['cpu_top']:.2f}x | "
-                     f"{x['max_rps'] / floor['max_rps']:.2f}x | {x['rss_mb'] / floor['rss_mb']:.2f}x |")
+        lines.append(
+            f"| {label} | {x['p50_c1'] / floor['p50_c1']:.2f}x | {x['p99_c1'] / floor['p99_c1']:.2f}x | "
+            f"{x['cpu_c1'] / floor['cpu_c1']:.2f}x | {x['cpu_top'] / floor['cpu_top']:.2f}x | "
+            f"{x['max_rps'] / floor['max_rps']:.2f}x | {x['rss_mb'] / floor['rss_mb']:.2f}x |"
+        )
     fp = rows["flightpath_score"]
     lines += [
         "",
@@ -134,8 +149,11 @@ def render(r: dict[str, Any]) -> list[str]:
         "",
         "| concurrency | req/s | p50 ms | p99 ms | max ms | CPU ms/req | errors |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        *[f"| {lv['concurrency']} | {lv['rps']:,.0f} | {lv['p50_ms']:.2f} | {lv['p99_ms']:.2f} | {_max(lv)} | "
-          f"{lv['cpu_ms_per_request']:.3f} | {lv['errors']} |" for lv in predict],
+        *[
+            f"| {lv['concurrency']} | {lv['rps']:,.0f} | {lv['p50_ms']:.2f} | {lv['p99_ms']:.2f} | {_max(lv)} | "
+            f"{lv['cpu_ms_per_request']:.3f} | {lv['errors']} |"
+            for lv in predict
+        ],
         "",
         "Targets (serving issue, this 2-core machine):",
         "",
@@ -147,15 +165,25 @@ def render(r: dict[str, Any]) -> list[str]:
         if name == "throughput_vs_mlflow":
             what = f"flightpath / mlflow throughput, {s['throughput_basis']}"
         shown = f"{value:.2f} ms" if name == "predict_p50_ms" else f"{value:.2f}x"
-        bound_s = f"< {bound} ms" if name == "predict_p50_ms" else (f">= {bound}x" if name == "throughput_vs_mlflow"
-                                                                   else f"<= {bound}x")
+        bound_s = (
+            f"< {bound} ms"
+            if name == "predict_p50_ms"
+            else (f">= {bound}x" if name == "throughput_vs_mlflow" else f"<= {bound}x")
+        )
         lines.append(f"| {what} | {bound_s} | {shown} | {_verdict(name, value)} |")
-    lines += ["", "Full sweep (closed loop: c connections, each sending its next request when the answer "
-              "arrives):", "", "| server | c | req/s | p50 ms | p99 ms | max ms | CPU ms/req | errors |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [
+        "",
+        "Full sweep (closed loop: c connections, each sending its next request when the answer arrives):",
+        "",
+        "| server | c | req/s | p50 ms | p99 ms | max ms | CPU ms/req | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for key, label in SERVERS:
-        lines += [f"| {label} | {lv['concurrency']} | {lv['rps']:,.0f} | {lv['p50_ms']:.2f} | {lv['p99_ms']:.2f} | "
-                  f"{_max(lv)} | {lv['cpu_ms_per_request']:.3f} | {lv['errors']} |" for lv in r[key]]
+        lines += [
+            f"| {label} | {lv['concurrency']} | {lv['rps']:,.0f} | {lv['p50_ms']:.2f} | {lv['p99_ms']:.2f} | "
+            f"{_max(lv)} | {lv['cpu_ms_per_request']:.3f} | {lv['errors']} |"
+            for lv in r[key]
+        ]
     return lines
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import typer
@@ -20,8 +21,11 @@ import typer
 from flightpath import logs
 from flightpath.settings import get_settings
 
-app = typer.Typer(help="flightpath: production ML for one real problem, on a laptop.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="flightpath: production ML for one real problem, on a laptop.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 StartOpt = Annotated[
     dt.datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="first day (default: demo_start)")
@@ -47,7 +51,7 @@ def _print(result: dict[str, Any]) -> None:
     typer.echo(json.dumps(result, indent=2, default=str))
 
 
-def _progress(days: list[dt.date]) -> Any:
+def _progress(days: Iterable[dt.date]) -> Iterable[dt.date]:
     from tqdm import tqdm
 
     return tqdm(days, desc="days", unit="day")
@@ -81,8 +85,11 @@ def features(start: StartOpt = None, end: EndOpt = None) -> None:
 
 
 @app.command()
-def train(start: StartOpt = None, end: EndOpt = None,
-          promote: Annotated[bool, typer.Option(help="register and run the promotion gate")] = True) -> None:
+def train(
+    start: StartOpt = None,
+    end: EndOpt = None,
+    promote: Annotated[bool, typer.Option(help="register and run the promotion gate")] = True,
+) -> None:
     """Train, evaluate against the baseline, export ONNX (parity gate), and register/promote."""
     from pipelines import steps
 

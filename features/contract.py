@@ -19,8 +19,14 @@ CALENDAR_FEATURES: tuple[str, ...] = ("sched_hour", "sched_weekday", "sched_mont
 FEATURE_VIEWS: dict[str, tuple[str, ...]] = {
     # latest hourly observation at the origin at or before prediction time
     "weather_at_origin": (
-        "wx_temp", "wx_dewp", "wx_humid", "wx_wind_speed",
-        "wx_wind_gust", "wx_precip", "wx_pressure", "wx_visib",
+        "wx_temp",
+        "wx_dewp",
+        "wx_humid",
+        "wx_wind_speed",
+        "wx_wind_gust",
+        "wx_precip",
+        "wx_pressure",
+        "wx_visib",
     ),
     # plane profile (a dimension with no history in the data)
     "plane_profile": ("plane_year", "plane_seats", "plane_engines"),

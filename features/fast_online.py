@@ -41,6 +41,7 @@ from features.online import (
     OnlineStoreUnavailable,
     PingByReading,
     _connection_errors,
+    _unavailable_errors,
     entity_rows,
     parse_response,
 )
@@ -81,7 +82,6 @@ def _entity_key(join_key: str, value: str) -> bytes:
 
 def _resolve(settings: Settings, project: str) -> tuple[list[_View], Any]:
     """The service's views from the registry, and Feast's value decoder. Raises OnlineStoreUnavailable."""
-    from feast.errors import FeastObjectNotFoundException
     from feast.infra.online_stores.helpers import _mmh3, compute_table_id
     from feast.type_map import feast_value_type_to_python_type
 
@@ -98,12 +98,20 @@ def _resolve(settings: Settings, project: str) -> tuple[list[_View], Any]:
                 raise ValueError(f"feature view {fv.name} has join keys {fv.join_keys}; this reader handles one")
             names = tuple(f.name for f in projection.features)
             fields = tuple(_mmh3(f"{fv.name}:{n}") for n in names) + (f"_ts:{fv.name}".encode(),)
-            views.append(_View(name=projection.name_to_use(), join_key=fv.join_keys[0], features=names,
-                               table=compute_table_id(project, fv, versioning), hash_fields=fields))
-    except (FeastObjectNotFoundException, *_connection_errors()) as exc:
+            views.append(
+                _View(
+                    name=projection.name_to_use(),
+                    join_key=fv.join_keys[0],
+                    features=names,
+                    table=compute_table_id(project, fv, versioning),
+                    hash_fields=fields,
+                )
+            )
+    except _unavailable_errors() as exc:
         raise OnlineStoreUnavailable(
             f"feature service {settings.feature_service!r} is not in the registry at "
-            f"{settings.feast_dir}: apply the feature repo first ({exc})") from exc
+            f"{settings.feast_dir}: apply the feature repo first ({exc})"
+        ) from exc
     return views, feast_value_type_to_python_type
 
 
@@ -184,7 +192,6 @@ class _Reader(PingByReading, ABC):
         return parse_response(response, len(rows))
 
 
-
 class SqliteOnlineReader(_Reader):
     """Reads Feast's SQLite online tables directly (one read-only connection per thread)."""
 
@@ -213,7 +220,8 @@ class SqliteOnlineReader(_Reader):
             marks = ",".join("?" * n_keys)
             sql = " UNION ALL ".join(
                 f'SELECT {i}, entity_key, feature_name, value, event_ts FROM "{v.table}" WHERE entity_key IN ({marks})'
-                for i, v in enumerate(views))
+                for i, v in enumerate(views)
+            )
             self._sql[key] = sql
         return sql
 
@@ -232,8 +240,9 @@ class SqliteOnlineReader(_Reader):
             found[i][key] = (ts, values)  # Feast keeps the last row's timestamp
         out = {}
         for view, view_keys, by_key in zip(views, keys, found, strict=True):
-            out[view.name] = [(_sqlite_seconds(by_key[k][0]), by_key[k][1]) if k in by_key else (0, {})
-                              for k in view_keys]
+            out[view.name] = [
+                (_sqlite_seconds(by_key[k][0]), by_key[k][1]) if k in by_key else (0, {}) for k in view_keys
+            ]
         return out
 
 
@@ -275,8 +284,9 @@ class RedisOnlineReader(_Reader):
         with self._redis().pipeline(transaction=False) as pipe:
             for view in views:
                 for row in rows:
-                    pipe.hmget(_entity_key(view.join_key, row[view.join_key]) + self._project_bytes,
-                               list(view.hash_fields))
+                    pipe.hmget(
+                        _entity_key(view.join_key, row[view.join_key]) + self._project_bytes, list(view.hash_fields)
+                    )
             replies = pipe.execute()
         out: dict[str, list[_Row]] = {}
         it = iter(replies)

@@ -64,8 +64,9 @@ def origin_hour_key(origin: str, sched_dep_local: dt.datetime) -> str:
     return f"{origin}|{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}"
 
 
-def entity_keys(origin: str, dest: str, tailnum: str | None, carrier: str,
-                sched_dep_local: dt.datetime) -> dict[str, str]:
+def entity_keys(
+    origin: str, dest: str, tailnum: str | None, carrier: str, sched_dep_local: dt.datetime
+) -> dict[str, str]:
     """Every join key the feature service needs for one flight (training and serving both call this).
 
     Args:

@@ -30,8 +30,7 @@ def _utc(ts: dt.datetime) -> dt.datetime:
     return ts.astimezone(dt.UTC)
 
 
-def materialize(settings: Settings, start: dt.datetime, end: dt.datetime,
-                project: str = PROJECT) -> dict[str, Any]:
+def materialize(settings: Settings, start: dt.datetime, end: dt.datetime, project: str = PROJECT) -> dict[str, Any]:
     """Load rows with event_timestamp in [start, end] into the online store (latest per key).
 
     Args:

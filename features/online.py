@@ -37,8 +37,12 @@ def join_keys() -> tuple[str, ...]:
 BASE_KEYS = ("origin", "tailnum", "carrier")
 # Where a read's ping goes: any well-formed entity works, absent keys are answered as missing
 # (the empty string is a key no row has).
-PING_ENTITY: dict[str, str | None] = {"origin": "EWR", "tailnum": None, "carrier": "UA",
-                                      **{k: "" for k in join_keys() if k not in BASE_KEYS}}
+PING_ENTITY: dict[str, str | None] = {
+    "origin": "EWR",
+    "tailnum": None,
+    "carrier": "UA",
+    **{k: "" for k in join_keys() if k not in BASE_KEYS},
+}
 
 
 class OnlineStoreUnavailable(RuntimeError):
@@ -58,8 +62,22 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "store unreachable" (not "bad request"): network and file errors."""
     import redis.exceptions
 
-    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-            sqlite3.OperationalError, sqlite3.DatabaseError, ConnectionError, TimeoutError, OSError)
+    return (
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        sqlite3.OperationalError,
+        sqlite3.DatabaseError,
+        ConnectionError,
+        TimeoutError,
+        OSError,
+    )
+
+
+def _unavailable_errors() -> tuple[type[BaseException], ...]:
+    """Connection errors, plus a registry without our feature service (not applied yet)."""
+    from feast.errors import FeastObjectNotFoundException
+
+    return (FeastObjectNotFoundException, *_connection_errors())
 
 
 def entity_rows(entities: list[dict[str, str | None]]) -> list[dict[str, str]]:
@@ -77,12 +95,16 @@ def entity_rows(entities: list[dict[str, str | None]]) -> list[dict[str, str]]:
     for i, entity in enumerate(entities):
         if not entity.get("origin") or not entity.get("carrier"):
             raise ValueError(f"entity {i} needs origin and carrier, got {entity}")
-        row = {"origin": str(entity["origin"]), "carrier": str(entity["carrier"]),
-               "tailnum": str(entity.get("tailnum") or NO_TAILNUM)}
+        row = {
+            "origin": str(entity["origin"]),
+            "carrier": str(entity["carrier"]),
+            "tailnum": str(entity.get("tailnum") or NO_TAILNUM),
+        }
         for key in extra:
             if entity.get(key) is None:
-                raise ValueError(f"entity {i} needs join key {key!r} (features.keys.entity_keys builds it), "
-                                 f"got {entity}")
+                raise ValueError(
+                    f"entity {i} needs join key {key!r} (features.keys.entity_keys builds it), got {entity}"
+                )
             row[key] = str(entity[key])
         rows.append(row)
     return rows
@@ -146,17 +168,16 @@ class OnlineFeatureReader(PingByReading):
         """The store and its feature service, resolved once (the registry read is the slow part)."""
         with self._lock:
             if self._store is None:
-                from feast.errors import FeastObjectNotFoundException
-
                 from features.store import feature_store
 
                 store = feature_store(self._settings, self._project, fail_fast=True)
                 try:
                     self._service = store.get_feature_service(self._settings.feature_service)
-                except (FeastObjectNotFoundException, *_connection_errors()) as exc:
+                except _unavailable_errors() as exc:
                     raise OnlineStoreUnavailable(
                         f"feature service {self._settings.feature_service!r} is not in the registry at "
-                        f"{self._settings.feast_dir}: apply the feature repo first ({exc})") from exc
+                        f"{self._settings.feast_dir}: apply the feature repo first ({exc})"
+                    ) from exc
                 self._store = store
         return self._store, self._service
 
@@ -177,4 +198,3 @@ class OnlineFeatureReader(PingByReading):
             kind = self._settings.online_store
             raise OnlineStoreUnavailable(f"{kind} online store unreachable: {exc}") from exc
         return parse_response(response.to_dict(include_event_timestamps=True), len(rows))
-

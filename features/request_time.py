@@ -15,10 +15,22 @@ from collections.abc import Iterable
 _HOLIDAYS: tuple[dt.date, ...] = tuple(
     dt.date.fromisoformat(d)
     for d in (
-        "2012-11-22", "2012-12-25",
-        "2013-01-01", "2013-01-21", "2013-02-18", "2013-05-27", "2013-07-04", "2013-09-02",
-        "2013-10-14", "2013-11-11", "2013-11-28", "2013-11-29", "2013-12-25",
-        "2014-01-01", "2014-01-20", "2014-02-17",
+        "2012-11-22",
+        "2012-12-25",
+        "2013-01-01",
+        "2013-01-21",
+        "2013-02-18",
+        "2013-05-27",
+        "2013-07-04",
+        "2013-09-02",
+        "2013-10-14",
+        "2013-11-11",
+        "2013-11-28",
+        "2013-11-29",
+        "2013-12-25",
+        "2014-01-01",
+        "2014-01-20",
+        "2014-02-17",
     )
 )
 
@@ -61,7 +73,10 @@ def calendar_columns(sched_dep_local: Iterable[dt.datetime]) -> dict[str, list[f
     a year of flights takes about a second.
     """
     cols: dict[str, list[float]] = {
-        "sched_hour": [], "sched_weekday": [], "sched_month": [], "days_to_holiday": [],
+        "sched_hour": [],
+        "sched_weekday": [],
+        "sched_month": [],
+        "days_to_holiday": [],
     }
     for ts in sched_dep_local:
         for name, value in calendar_features(ts).items():

@@ -126,8 +126,9 @@ def apply_repo(settings: Settings, project: str = PROJECT) -> dict[str, Any]:
     store.apply(objects)
     if settings.online_store == "sqlite":
         use_wal(settings.feast_dir.resolve() / "online.db")
-    write_text(yaml.safe_dump(store_config(settings, project), sort_keys=False),
-               settings.feast_dir / "feature_store.yaml")
+    write_text(
+        yaml.safe_dump(store_config(settings, project), sort_keys=False), settings.feast_dir / "feature_store.yaml"
+    )
     return {
         "project": project,
         "entities": [o.name for o in objects if isinstance(o, Entity)],

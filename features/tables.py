@@ -32,8 +32,14 @@ from flightpath.settings import LOCAL_TZ, Settings
 
 # Curated weather column -> feature name (the contract's order).
 WEATHER_COLUMNS: dict[str, str] = {
-    "temp": "wx_temp", "dewp": "wx_dewp", "humid": "wx_humid", "wind_speed": "wx_wind_speed",
-    "wind_gust": "wx_wind_gust", "precip": "wx_precip", "pressure": "wx_pressure", "visib": "wx_visib",
+    "temp": "wx_temp",
+    "dewp": "wx_dewp",
+    "humid": "wx_humid",
+    "wind_speed": "wx_wind_speed",
+    "wind_gust": "wx_wind_gust",
+    "precip": "wx_precip",
+    "pressure": "wx_pressure",
+    "visib": "wx_visib",
 }
 # Curated planes column -> feature name.
 PLANE_COLUMNS: dict[str, str] = {"year": "plane_year", "seats": "plane_seats", "engines": "plane_engines"}
@@ -73,12 +79,14 @@ def local_midnight_utc(day: dt.date) -> pd.Timestamp:
 def _typed(frame: pd.DataFrame, key: str, view: str) -> pd.DataFrame:
     """Fix column order and dtypes so empty and full files share one schema (Feast reads them
     as one table through a glob)."""
-    out = pd.DataFrame({
-        # "string", not object: an empty object column would be written as parquet type null,
-        # and duckdb takes a glob's schema from its first file (day one has no carrier rows).
-        key: frame[key].astype("string"),
-        EVENT_TIMESTAMP: frame[EVENT_TIMESTAMP].astype(UTC),
-    })
+    out = pd.DataFrame(
+        {
+            # "string", not object: an empty object column would be written as parquet type null,
+            # and duckdb takes a glob's schema from its first file (day one has no carrier rows).
+            key: frame[key].astype("string"),
+            EVENT_TIMESTAMP: frame[EVENT_TIMESTAMP].astype(UTC),
+        }
+    )
     for name in contract.FEATURE_VIEWS[view]:
         # float64 for every feature: NaN marks a missing value, and the online store returns
         # exactly the number the offline join does (float32 would round on one side only).
@@ -130,18 +138,21 @@ def departed_by_midnight(flights: pd.DataFrame, day: dt.date, history_days: int)
     return flights[flights["day"].isin(window) & ~flights["cancelled"] & (departed_at < midnight)]
 
 
-def _performance_rows(known: pd.DataFrame, keys: pd.Series, day: dt.date, rate: str, count: str,
-                      view: str) -> pd.DataFrame:
+def _performance_rows(
+    known: pd.DataFrame, keys: pd.Series, day: dt.date, rate: str, count: str, view: str
+) -> pd.DataFrame:
     """One row per key (sorted): share of 15+ minute delays as `rate`, flight count as `count`,
     stamped with the local midnight that starts `day`. `keys.name` is the join key column."""
     late = (known["dep_delay"] >= contract.DELAY_THRESHOLD_MIN).astype("float64")
     stats = late.groupby(keys).agg(["mean", "size"]).reset_index()
-    frame = pd.DataFrame({
-        keys.name: stats[keys.name],
-        EVENT_TIMESTAMP: local_midnight_utc(day),
-        rate: stats["mean"],
-        count: stats["size"],
-    })
+    frame = pd.DataFrame(
+        {
+            keys.name: stats[keys.name],
+            EVENT_TIMESTAMP: local_midnight_utc(day),
+            rate: stats["mean"],
+            count: stats["size"],
+        }
+    )
     return _typed(frame, str(keys.name), view)
 
 
@@ -158,8 +169,9 @@ def carrier_performance_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFra
         (share with dep_delay >= 15), carrier_flights_7d (count). No history -> no row.
     """
     known = departed_by_midnight(flights, day, CARRIER_HISTORY_DAYS)
-    return _performance_rows(known, known["carrier"], day, "carrier_delay_rate_7d", "carrier_flights_7d",
-                             "carrier_performance")
+    return _performance_rows(
+        known, known["carrier"], day, "carrier_delay_rate_7d", "carrier_flights_7d", "carrier_performance"
+    )
 
 
 def route_performance_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
@@ -177,8 +189,12 @@ def route_performance_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame
         in the window has no row (its features are missing, not zero).
     """
     known = departed_by_midnight(flights, day, ROUTE_HISTORY_DAYS)
-    routes = pd.Series([route_key(o, d) for o, d in zip(known["origin"], known["dest"], strict=True)],
-                       index=known.index, name="route", dtype=object)
+    routes = pd.Series(
+        [route_key(o, d) for o, d in zip(known["origin"], known["dest"], strict=True)],
+        index=known.index,
+        name="route",
+        dtype=object,
+    )
     return _performance_rows(known, routes, day, "route_delay_rate_14d", "route_flights_14d", "route_performance")
 
 
@@ -200,15 +216,20 @@ def origin_schedule_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
     """
     # An empty read has no columns at all (no partition for the day): no schedule, no rows.
     todays = flights[flights["day"] == day.isoformat()] if len(flights.columns) else None
-    keys = [] if todays is None else [origin_hour_key(o, t) for o, t in
-                                      zip(todays["origin"], todays["sched_dep_local"], strict=True)]
+    keys = (
+        []
+        if todays is None
+        else [origin_hour_key(o, t) for o, t in zip(todays["origin"], todays["sched_dep_local"], strict=True)]
+    )
     hours = pd.Series(keys, name="origin_hour", dtype=object)
     counts = hours.groupby(hours).size()
-    frame = pd.DataFrame({
-        "origin_hour": counts.index.to_numpy(dtype=object),
-        EVENT_TIMESTAMP: local_midnight_utc(day),
-        "origin_sched_departures_hour": counts.to_numpy(),
-    })
+    frame = pd.DataFrame(
+        {
+            "origin_hour": counts.index.to_numpy(dtype=object),
+            EVENT_TIMESTAMP: local_midnight_utc(day),
+            "origin_sched_departures_hour": counts.to_numpy(),
+        }
+    )
     return _typed(frame, "origin_hour", "origin_schedule")
 
 
@@ -240,9 +261,14 @@ def origin_recent_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
             waiting = (sched >= lo) & (sched < hour) & ~(dep < hour)  # NaT (cancelled) counts as waiting
             if not (left.any() or waiting.any()):
                 continue
-            rows.append({"origin": origin, EVENT_TIMESTAMP: hour,
-                         "origin_dep_delay_2h": float(delay[left].mean()) if left.any() else float("nan"),
-                         "origin_backlog_2h": float(waiting.sum())})
+            rows.append(
+                {
+                    "origin": origin,
+                    EVENT_TIMESTAMP: hour,
+                    "origin_dep_delay_2h": float(delay[left].mean()) if left.any() else float("nan"),
+                    "origin_backlog_2h": float(waiting.sum()),
+                }
+            )
     frame = pd.DataFrame(rows, columns=["origin", EVENT_TIMESTAMP, *contract.FEATURE_VIEWS["origin_recent"]])
     return _typed(frame, "origin", "origin_recent")
 
@@ -275,9 +301,20 @@ def build_feature_tables(settings: Settings, days: list[dt.date]) -> dict[str, i
     history = _history_days(days, available)
     flights = lake.read_partitions(lake_dir, "curated", "flights", history)
     if flights.empty:  # no history at all: keep the columns the builder selects on
-        flights = pd.DataFrame({c: pd.Series(dtype=t) for c, t in
-                                {"day": str, "carrier": str, "origin": str, "dest": str, "sched_dep_utc": UTC,
-                                 "dep_delay": "float64", "cancelled": bool}.items()})
+        flights = pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in {
+                    "day": str,
+                    "carrier": str,
+                    "origin": str,
+                    "dest": str,
+                    "sched_dep_utc": UTC,
+                    "dep_delay": "float64",
+                    "cancelled": bool,
+                }.items()
+            }
+        )
     for day in sorted(days):
         weather = weather_table(lake.read_partitions(lake_dir, "curated", "weather", [day]))
         carriers = carrier_performance_table(flights, day)

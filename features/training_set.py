@@ -23,8 +23,16 @@ from features.tables import day_file
 from flightpath import lake
 from flightpath.settings import Settings
 
-FLIGHT_KEY: tuple[str, ...] = ("carrier", "flight", "origin", "dest", "tailnum",
-                               "sched_dep_utc", "sched_dep_local", "day")
+FLIGHT_KEY: tuple[str, ...] = (
+    "carrier",
+    "flight",
+    "origin",
+    "dest",
+    "tailnum",
+    "sched_dep_utc",
+    "sched_dep_local",
+    "day",
+)
 ORDER: list[str] = ["sched_dep_utc", "carrier", "flight", "origin"]
 # views with one file per day (checked before a join: missing files would join as missing features)
 DAILY_VIEWS = ("weather_at_origin", "carrier_performance", "route_performance", "origin_schedule")
@@ -59,8 +67,17 @@ def entity_frame(flights: pd.DataFrame, horizon: dt.timedelta) -> pd.DataFrame:
         _row, then one column per join key (origin, tailnum, carrier, route, origin_hour; an
         unknown tail number is keys.NO_TAILNUM), event_timestamp (tz-aware UTC).
     """
-    keys = [entity_keys(*row) for row in zip(flights["origin"], flights["dest"], flights["tailnum"],
-                                             flights["carrier"], flights["sched_dep_local"], strict=True)]
+    keys = [
+        entity_keys(*row)
+        for row in zip(
+            flights["origin"],
+            flights["dest"],
+            flights["tailnum"],
+            flights["carrier"],
+            flights["sched_dep_local"],
+            strict=True,
+        )
+    ]
     names = list(dict.fromkeys(key for view_keys in contract.VIEW_JOIN_KEYS.values() for key in view_keys))
     frame = pd.DataFrame(keys, columns=names, index=flights.index, dtype=object)
     frame.insert(0, ROW, np.arange(len(flights), dtype="int64"))
@@ -87,8 +104,10 @@ def join_features(settings: Settings, entities: pd.DataFrame, project: str = PRO
     # The join returns rows in no particular order; flights sharing keys and prediction time
     # must each come back exactly once (the dask store used to collapse them).
     if len(joined) != len(entities) or not joined[ROW].is_unique:
-        raise RuntimeError(f"point-in-time join returned {len(joined)} rows "
-                           f"({joined[ROW].nunique()} distinct) for {len(entities)} flights")
+        raise RuntimeError(
+            f"point-in-time join returned {len(joined)} rows "
+            f"({joined[ROW].nunique()} distinct) for {len(entities)} flights"
+        )
     joined = joined.sort_values(ROW).reset_index(drop=True)
     out = entities.copy()
     for name in contract.STORE_FEATURES:
@@ -99,11 +118,12 @@ def join_features(settings: Settings, entities: pd.DataFrame, project: str = PRO
 def require_feature_files(settings: Settings, days: list[dt.date]) -> None:
     """Fail loudly if the feature files of `days` were never built: the join would otherwise
     return all-missing features for them without a word."""
-    missing = sorted({d for d in days for view in DAILY_VIEWS
-                      if not day_file(settings.lake_dir, view, d).exists()})
+    missing = sorted({d for d in days for view in DAILY_VIEWS if not day_file(settings.lake_dir, view, d).exists()})
     if missing:
-        raise FileNotFoundError(f"feature tables missing for {len(missing)} day(s) from {missing[0]}; "
-                                "run features.tables.build_feature_tables for them first")
+        raise FileNotFoundError(
+            f"feature tables missing for {len(missing)} day(s) from {missing[0]}; "
+            "run features.tables.build_feature_tables for them first"
+        )
 
 
 def training_set(settings: Settings, days: list[dt.date], project: str = PROJECT) -> pd.DataFrame:

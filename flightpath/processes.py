@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -22,10 +23,11 @@ def free_port(host: str = "127.0.0.1") -> int:
     """
     with socket.socket() as s:
         s.bind((host, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
-def stop_process_group(proc: subprocess.Popen, timeout_s: float = 30.0) -> int | None:
+def stop_process_group(proc: subprocess.Popen[Any], timeout_s: float = 30.0) -> int | None:
     """SIGTERM the process group (graceful: uvicorn drains), SIGKILL it if still alive after timeout_s.
 
     Returns:
@@ -46,8 +48,9 @@ class NotReady(RuntimeError):
     """A server we started exited, or did not answer its readiness URL in time."""
 
 
-def wait_until_ready(url: str, proc: subprocess.Popen, timeout_s: float,
-                     describe: Callable[[], str] = lambda: "") -> None:
+def wait_until_ready(
+    url: str, proc: subprocess.Popen[Any], timeout_s: float, describe: Callable[[], str] = lambda: ""
+) -> None:
     """Poll `url` (e.g. a service's /readyz) until it answers 200.
 
     Raises:

@@ -40,9 +40,13 @@ def download_version(tracking_uri: str, name: str, version: str | int, dst: Path
     import mlflow.artifacts
 
     location = registry_client(tracking_uri).get_model_version_download_uri(name, str(version))
-    local = Path(mlflow.artifacts.download_artifacts(
-        artifact_uri=location, dst_path=str(dst), tracking_uri=tracking_uri,
-    ))
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=location,
+            dst_path=str(dst),
+            tracking_uri=tracking_uri,
+        )
+    )
     found = sorted(local.rglob(MODEL_FILE)) if local.is_dir() else []
     if not found:
         listing = sorted(p.name for p in local.iterdir()) if local.is_dir() else [local.name]

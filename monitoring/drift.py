@@ -137,9 +137,7 @@ def _read_snapshot(result: dict[str, Any], columns: list[str]) -> dict[str, Any]
     """Pull the dataset-level count and the per-column verdicts out of `snapshot.dict()`."""
     counts = [m for m in result["metrics"] if m["metric_name"].startswith("DriftedColumnsCount")]
     if len(counts) != 1:
-        raise RuntimeError(
-            f"expected one DriftedColumnsCount metric in Evidently's result, got {len(counts)}"
-        )
+        raise RuntimeError(f"expected one DriftedColumnsCount metric in Evidently's result, got {len(counts)}")
     count = int(counts[0]["value"]["count"])
 
     scores: dict[str, float | None] = {}

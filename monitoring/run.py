@@ -35,9 +35,7 @@ def _days(frame: pd.DataFrame) -> pd.Series:
     return days.dt.date
 
 
-def split_windows(
-    frame: pd.DataFrame, monitor_days: int
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+def split_windows(frame: pd.DataFrame, monitor_days: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
     """(reference, current, window bounds): current = the last `monitor_days` days, reference = the rest."""
     if frame.empty:
         raise ValueError("frame is empty (0 rows): nothing to split into windows")

@@ -51,8 +51,11 @@ def sample_flight(settings: Settings, day: dt.date) -> dict[str, Any]:
     flights = pd.read_parquet(lake.partition_file(settings.lake_dir, "curated", "flights", day))
     row = flights[flights["tailnum"].notna()].iloc[len(flights) // 2]
     return {
-        "carrier": row["carrier"], "flight": int(row["flight"]), "tailnum": row["tailnum"],
-        "origin": row["origin"], "dest": row["dest"],
+        "carrier": row["carrier"],
+        "flight": int(row["flight"]),
+        "tailnum": row["tailnum"],
+        "origin": row["origin"],
+        "dest": row["dest"],
         "sched_dep_local": pd.Timestamp(row["sched_dep_local"]).isoformat(),
     }
 
@@ -61,8 +64,7 @@ def serve_and_predict(settings: Settings, flight: dict[str, Any], timeout_s: flo
     """Start the service as a child process (`python -m serving`, what `flightpath serve` runs), wait
     for /readyz, predict once, stop it."""
     base = f"http://{settings.serve_host}:{settings.serve_port}"
-    proc = subprocess.Popen([sys.executable, "-m", "serving"], env=os.environ.copy(),
-                            start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "serving"], env=os.environ.copy(), start_new_session=True)
     try:
         wait_until_ready(f"{base}/readyz", proc, timeout_s)
         resp = httpx.post(f"{base}/v1/predict", json=flight, timeout=10)
@@ -97,8 +99,9 @@ def has_champion(summary: dict[str, Any]) -> bool:
     return bool(_get(summary, "steps", "promote", "champion", default=None))
 
 
-def report(settings: Settings, summary: dict[str, Any], served: dict[str, Any] | None, pipeline_s: float,
-           total_s: float) -> str:
+def report(
+    settings: Settings, summary: dict[str, Any], served: dict[str, Any] | None, pipeline_s: float, total_s: float
+) -> str:
     """The demo's closing text: timings, the honest numbers, and where to look next."""
     st = summary["steps"]
     train, promote, monitor = st.get("train", {}), st.get("promote", {}), st.get("monitor", {})

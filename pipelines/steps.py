@@ -49,8 +49,13 @@ def ingest_window(settings: Settings, start: dt.date, end: dt.date, progress: Pr
             by_rule[rule] = by_rule.get(rule, 0) + n
         if not progress:
             log.info("ingest %d/%d %s: %s", i, len(days), day, flights)
-    return {"days": len(days), "flights": totals, "quarantine_by_rule": by_rule, "dimensions": dims,
-            "seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "days": len(days),
+        "flights": totals,
+        "quarantine_by_rule": by_rule,
+        "dimensions": dims,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
 
 
 def features_window(settings: Settings, start: dt.date, end: dt.date) -> dict[str, Any]:
@@ -64,12 +69,16 @@ def features_window(settings: Settings, start: dt.date, end: dt.date) -> dict[st
     applied = apply_repo(settings)
     # "Now" in the replay is the end of the last day: the online store then holds what a live
     # system would know at that moment.
-    mat = materialize(settings, local_midnight_utc(start).to_pydatetime(),
-                      local_midnight_utc(end + dt.timedelta(days=1)).to_pydatetime())
+    mat = materialize(
+        settings,
+        local_midnight_utc(start).to_pydatetime(),
+        local_midnight_utc(end + dt.timedelta(days=1)).to_pydatetime(),
+    )
     return {"tables": tables, "apply": applied, "materialize": mat, "seconds": round(time.perf_counter() - t0, 2)}
 
 
 # --- the daily DAG's steps: one local day each -------------------------------------------------
+
 
 def ingest_one_day(settings: Settings, day: dt.date) -> dict[str, Any]:
     """Ingest day D and log its quality summary (counts per rule); fails on an invariant breach."""
@@ -99,11 +108,15 @@ def materialize_one_day(settings: Settings, day: dt.date) -> dict[str, Any]:
     from features.materialize import materialize
     from features.tables import local_midnight_utc
 
-    return materialize(settings, local_midnight_utc(day).to_pydatetime(),
-                       local_midnight_utc(day + dt.timedelta(days=1)).to_pydatetime())
+    return materialize(
+        settings,
+        local_midnight_utc(day).to_pydatetime(),
+        local_midnight_utc(day + dt.timedelta(days=1)).to_pydatetime(),
+    )
 
 
 # --- the demo's steps: a window of days -----------------------------------------------------------
+
 
 def fit_to_window(settings: Settings, start: dt.date, end: dt.date) -> Settings:
     """Settings whose validation and monitor windows fit inside [start, end].
@@ -130,8 +143,12 @@ def build_training_frame(settings: Settings, start: dt.date, end: dt.date) -> di
     t0 = time.perf_counter()
     frame = training_set(settings, _window(start, end))
     path = write_parquet(frame, training_frame_path(settings, start, end))
-    return {"rows": len(frame), "labelled": int(frame["delayed"].notna().sum()), "path": str(path),
-            "seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "rows": len(frame),
+        "labelled": int(frame["delayed"].notna().sum()),
+        "path": str(path),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
 
 
 def train_window(settings: Settings, start: dt.date, end: dt.date) -> dict[str, Any]:

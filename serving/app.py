@@ -56,7 +56,10 @@ def freeze_startup_objects() -> None:
 
 
 def create_app(
-    settings: Settings | None = None, *, reader: FeatureReader | None = None, store: ModelStore | None = None,
+    settings: Settings | None = None,
+    *,
+    reader: FeatureReader | None = None,
+    store: ModelStore | None = None,
     poll: bool = True,
 ) -> FastAPI:
     """Build the serving app.
@@ -76,12 +79,17 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_mlflow_client()
         plog = PredictionLog(
-            settings.prediction_log_url, maxsize=PREDICTION_LOG_QUEUE,
+            settings.prediction_log_url,
+            maxsize=PREDICTION_LOG_QUEUE,
             on_drop=lambda reason: metrics.log_dropped.labels(reason=reason).inc(),
             on_written=metrics.log_written.inc,
         )
         runtime = Runtime(
-            settings, store or ModelStore(settings), reader or default_reader(settings), metrics, plog,
+            settings,
+            store or ModelStore(settings),
+            reader or default_reader(settings),
+            metrics,
+            plog,
         )
         app.state.runtime = runtime
         plog.start()
@@ -101,11 +109,16 @@ def create_app(
             await asyncio.to_thread(plog.close)
 
     app = FastAPI(
-        title="flightpath serving", version="1", description=_description(), lifespan=lifespan,
+        title="flightpath serving",
+        version="1",
+        description=_description(),
+        lifespan=lifespan,
     )
     # Added last = outermost: Observability sees (and counts) the 413s and 503s Limits answers.
     app.add_middleware(
-        LimitsMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes,
+        LimitsMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
         max_in_flight=settings.max_in_flight,
     )
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)

@@ -73,7 +73,7 @@ def default_reader(settings: Settings) -> FeatureReader:
 class AssembledRow:
     """One flight's model inputs plus what is worth logging about how they were obtained."""
 
-    inputs: dict[str, float | str]            # every name in contract.MODEL_INPUTS; NaN = missing
+    inputs: dict[str, float | str]  # every name in contract.MODEL_INPUTS; NaN = missing
     missing: list[str] = field(default_factory=list)
     degraded: bool = False
     degraded_reason: str | None = None
@@ -105,11 +105,11 @@ Stamps = dict[str, dt.datetime | None]  # feature view -> event timestamp of its
 class OnlineRead:
     """What one online read produced for a batch of entities."""
 
-    values: list[dict[str, float]]                  # per entity: every store feature, NaN = missing
-    missing: list[list[str]]                         # per entity: names without a value
-    stamps: list[Stamps]                             # per entity (empty when the reader has none)
+    values: list[dict[str, float]]  # per entity: every store feature, NaN = missing
+    missing: list[list[str]]  # per entity: names without a value
+    stamps: list[Stamps]  # per entity (empty when the reader has none)
     degraded_reason: str | None = None
-    seconds: float = 0.0                             # wall time of reader.read
+    seconds: float = 0.0  # wall time of reader.read
 
 
 def read_online(reader: FeatureReader, entities: list[dict[str, str | None]]) -> OnlineRead:
@@ -131,8 +131,11 @@ def read_online(reader: FeatureReader, entities: list[dict[str, str | None]]) ->
         return out
     nan_row = {name: math.nan for name in contract.STORE_FEATURES}
     return OnlineRead(
-        values=[dict(nan_row) for _ in entities], missing=[list(contract.STORE_FEATURES) for _ in entities],
-        stamps=[{} for _ in entities], degraded_reason=reason, seconds=time.perf_counter() - started,
+        values=[dict(nan_row) for _ in entities],
+        missing=[list(contract.STORE_FEATURES) for _ in entities],
+        stamps=[{} for _ in entities],
+        degraded_reason=reason,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -185,9 +188,13 @@ def assemble(flights: Sequence[Any], read: OnlineRead, horizon: dt.timedelta) ->
         inputs.update({"carrier": flight.carrier, "origin": flight.origin, "dest": flight.dest})
         as_of = flight.sched_dep_local.astimezone(dt.UTC) - horizon
         out.append(
-            AssembledRow(inputs=inputs, missing=list(miss), degraded=read.degraded_reason is not None,
-                         degraded_reason=read.degraded_reason,
-                         stale_views=stale_views(stamp, as_of) if stamp else [])
+            AssembledRow(
+                inputs=inputs,
+                missing=list(miss),
+                degraded=read.degraded_reason is not None,
+                degraded_reason=read.degraded_reason,
+                stale_views=stale_views(stamp, as_of) if stamp else [],
+            )
         )
     return out
 
@@ -196,8 +203,9 @@ def to_columns(rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Row dicts -> one 1-D array per model input, typed as the ONNX graph expects."""
     # One float32 array for every number, (n_numeric, batch), then a contiguous row view per input:
     # one numpy call instead of one per feature, which was ~15% of a /v1/score request (make bench).
-    numbers = np.array([_as_float(r[name]) for name in contract.NUMERIC_FEATURES for r in rows],
-                       dtype=np.float32).reshape(len(contract.NUMERIC_FEATURES), len(rows))
+    numbers = np.array(
+        [_as_float(r[name]) for name in contract.NUMERIC_FEATURES for r in rows], dtype=np.float32
+    ).reshape(len(contract.NUMERIC_FEATURES), len(rows))
     cols: dict[str, np.ndarray] = dict(zip(contract.NUMERIC_FEATURES, numbers, strict=True))  # each (batch,)
     for name in contract.CATEGORICAL_FEATURES:
         cols[name] = np.array([str(r[name]) for r in rows], dtype=object)  # (batch,)

@@ -87,13 +87,18 @@ class ServingMetrics:
         self._model_labels: tuple[str, ...] | None = None
         r = self.registry
         self.request_latency = Histogram(
-            "flightpath_request_duration_seconds", "HTTP request latency by route template and status",
-            ["route", "method", "status"], buckets=LATENCY_BUCKETS, registry=r,
+            "flightpath_request_duration_seconds",
+            "HTTP request latency by route template and status",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         # Gauge modes (used only with several workers; live* = a dead worker's value is dropped):
         # in flight: the server's load is the sum over the workers that are alive.
         self.in_flight = Gauge(
-            "flightpath_requests_in_flight", "Requests being handled now", registry=r,
+            "flightpath_requests_in_flight",
+            "Requests being handled now",
+            registry=r,
             multiprocess_mode="livesum",
         )
         # model info: one series per worker (a `pid` label is added), so a hot reload that has
@@ -101,63 +106,87 @@ class ServingMetrics:
         self.model_info = Gauge(
             "flightpath_model_info",
             "The model this process serves (1; with several workers a replaced one stays, at 0)",
-            ["name", "version", "sha256", "source"], registry=r, multiprocess_mode="liveall",
+            ["name", "version", "sha256", "source"],
+            registry=r,
+            multiprocess_mode="liveall",
         )
         # model loaded: the minimum, so 0 as soon as any worker cannot answer (a share of requests
         # gets 503), which is what an alert wants; the max would hide a stuck worker.
         self.model_loaded = Gauge(
-            "flightpath_model_loaded", "1 when a model is loaded", registry=r, multiprocess_mode="livemin",
+            "flightpath_model_loaded",
+            "1 when a model is loaded",
+            registry=r,
+            multiprocess_mode="livemin",
         )
         # stand-in: the maximum, so 1 as soon as any worker answers with something other than the
         # registry's champion (the champion could not be fetched or was refused; see model_store).
         self.model_stand_in = Gauge(
             "flightpath_model_stand_in",
             "1 when the model served stands in for a champion that could not be fetched or was refused",
-            registry=r, multiprocess_mode="livemax",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.reloads = Counter(
-            "flightpath_model_reloads", "Hot-reload attempts by outcome (swapped, refused, error)",
-            ["outcome"], registry=r,
+            "flightpath_model_reloads",
+            "Hot-reload attempts by outcome (swapped, refused, error)",
+            ["outcome"],
+            registry=r,
         )
         self.missing_features = Counter(
-            "flightpath_missing_features", "Features imputed by the model, per feature", ["feature"],
+            "flightpath_missing_features",
+            "Features imputed by the model, per feature",
+            ["feature"],
             registry=r,
         )
         self.degraded = Counter(
-            "flightpath_degraded_predictions", "Predictions made without the online store, by reason",
-            ["reason"], registry=r,
+            "flightpath_degraded_predictions",
+            "Predictions made without the online store, by reason",
+            ["reason"],
+            registry=r,
         )
         # store up: the minimum, for the same reason: a worker that sees the store down answers
         # degraded, and that must not be averaged away by a healthy neighbour.
         self.online_store_up = Gauge(
-            "flightpath_online_store_up", "1 when the last online store check succeeded", registry=r,
+            "flightpath_online_store_up",
+            "1 when the last online store check succeeded",
+            registry=r,
             multiprocess_mode="livemin",
         )
         self.prediction_score = Histogram(
-            "flightpath_prediction_score", "Predicted probability of a 15+ min delay",
-            buckets=SCORE_BUCKETS, registry=r,
+            "flightpath_prediction_score",
+            "Predicted probability of a 15+ min delay",
+            buckets=SCORE_BUCKETS,
+            registry=r,
         )
         self.log_dropped = Counter(
             "flightpath_prediction_log_dropped_rows",
             "Prediction-log rows dropped (queue full or write error)",
-            ["reason"], registry=r,
+            ["reason"],
+            registry=r,
         )
         self.log_written = Counter(
-            "flightpath_prediction_log_written_rows", "Prediction-log rows written", registry=r,
+            "flightpath_prediction_log_written_rows",
+            "Prediction-log rows written",
+            registry=r,
         )
         self.rejected = Counter(
             "flightpath_requests_rejected",
             "Requests refused before the app saw them: overload (503) or body_too_large (413)",
-            ["reason"], registry=r,
+            ["reason"],
+            registry=r,
         )
         self.unknown_categories = Counter(
             "flightpath_unknown_categories",
             "Categorical values outside the model's vocabulary (answered via its unknown bucket)",
-            ["feature"], registry=r,
+            ["feature"],
+            registry=r,
         )
         self.feature_fetch = Histogram(
-            "flightpath_feature_fetch_seconds", "Online feature read per request (batch), by outcome",
-            ["outcome"], buckets=LATENCY_BUCKETS, registry=r,
+            "flightpath_feature_fetch_seconds",
+            "Online feature read per request (batch), by outcome",
+            ["outcome"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         # Freshness: in the 2013 replay "now" is the end of the materialized interval, not the
         # wall clock, so we export the timestamp itself and let the dashboard subtract its "now".
@@ -167,12 +196,15 @@ class ServingMetrics:
         self.feature_event_time = Gauge(
             "flightpath_feature_event_timestamp_seconds",
             "Event time (unix s) of the newest value read per feature view, last read",
-            ["view"], registry=r, multiprocess_mode="mostrecent",
+            ["view"],
+            registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.stale_views = Counter(
             "flightpath_stale_feature_views",
             "Predictions that used a view value older than the view's TTL at prediction time",
-            ["view"], registry=r,
+            ["view"],
+            registry=r,
         )
 
     def set_model(self, name: str, version: str, sha256: str, source: str, *, stand_in: bool = False) -> None:

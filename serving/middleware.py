@@ -28,7 +28,7 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 def request_id_of(scope: Scope) -> str:
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _VALID_ID.match(candidate):
                 return candidate
             break
@@ -68,9 +68,9 @@ class ObservabilityMiddleware:
             # The route template ("/v1/predict"), never the raw path: bounded label cardinality.
             route: Any = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            self.metrics.request_latency.labels(
-                route=path, method=scope["method"], status=str(status)
-            ).observe(time.perf_counter() - started)
+            self.metrics.request_latency.labels(route=path, method=scope["method"], status=str(status)).observe(
+                time.perf_counter() - started
+            )
 
 
 # Platform endpoints are never shed: a probe that times out under load would restart or
@@ -80,8 +80,13 @@ UNSHED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 async def _json_reply(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]]) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -111,8 +116,9 @@ class LimitsMiddleware:
             return
         if self.in_flight >= self.max_in_flight:
             self.metrics.rejected.labels(reason="overload").inc()
-            await _json_reply(send, 503, f"overloaded: {self.max_in_flight} requests in flight; retry",
-                              [(b"retry-after", b"1")])
+            await _json_reply(
+                send, 503, f"overloaded: {self.max_in_flight} requests in flight; retry", [(b"retry-after", b"1")]
+            )
             return
         self.in_flight += 1
         try:

@@ -103,9 +103,9 @@ class LoadedModel:
     version: str
     sha256: str
     threshold: float
-    metadata: dict[str, str]           # ONNX metadata_props
-    tags: dict[str, str]               # registry tags at fetch time
-    source: str                        # "registry" or "local"
+    metadata: dict[str, str]  # ONNX metadata_props
+    tags: dict[str, str]  # registry tags at fetch time
+    source: str  # "registry" or "local"
     session: ort.InferenceSession = field(repr=False)
     alias: str | None = CHAMPION
     loaded_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
@@ -194,9 +194,7 @@ def check_contract(session: ort.InferenceSession, metadata: Mapping[str, str], s
     if set(inputs) != expected:
         missing = sorted(expected - set(inputs))
         extra = sorted(set(inputs) - expected)
-        raise ModelRefused(
-            f"model inputs do not match contract.MODEL_INPUTS: missing={missing} extra={extra}"
-        )
+        raise ModelRefused(f"model inputs do not match contract.MODEL_INPUTS: missing={missing} extra={extra}")
     problems = []
     for name in contract.MODEL_INPUTS:
         want = _STRING_TYPE if name in contract.CATEGORICAL_FEATURES else _NUMERIC_TYPE
@@ -212,13 +210,10 @@ def check_contract(session: ort.InferenceSession, metadata: Mapping[str, str], s
     # The feature set the model was trained on must be the one serving fetches.
     fs, fs_version = metadata.get("feature_service"), metadata.get("feature_service_version")
     if fs is not None and fs != settings.feature_service:
-        raise ModelRefused(
-            f"model was trained for feature service {fs!r}, serving reads {settings.feature_service!r}"
-        )
+        raise ModelRefused(f"model was trained for feature service {fs!r}, serving reads {settings.feature_service!r}")
     if fs_version is not None and fs_version != contract.feature_service_version():
         raise ModelRefused(
-            f"model feature_service_version {fs_version!r} != "
-            f"this code's {contract.feature_service_version()!r}"
+            f"model feature_service_version {fs_version!r} != this code's {contract.feature_service_version()!r}"
         )
 
 
@@ -264,8 +259,15 @@ def _threshold(tags: Mapping[str, str], metadata: Mapping[str, str]) -> float:
 
 
 def load_model_bytes(
-    data: bytes, *, name: str, version: str, expected_sha256: str | None, tags: Mapping[str, str],
-    settings: Settings, source: str, alias: str | None = CHAMPION,
+    data: bytes,
+    *,
+    name: str,
+    version: str,
+    expected_sha256: str | None,
+    tags: Mapping[str, str],
+    settings: Settings,
+    source: str,
+    alias: str | None = CHAMPION,
 ) -> LoadedModel:
     """Verify and load model bytes. Raises ModelRefused with the reason."""
     digest = sha256_hex(data)
@@ -282,8 +284,15 @@ def load_model_bytes(
     metadata = dict(session.get_modelmeta().custom_metadata_map)
     check_contract(session, metadata, settings)
     model = LoadedModel(
-        name=name, version=str(version), sha256=digest, threshold=_threshold(tags, metadata),
-        metadata=metadata, tags=dict(tags), source=source, session=session, alias=alias,
+        name=name,
+        version=str(version),
+        sha256=digest,
+        threshold=_threshold(tags, metadata),
+        metadata=metadata,
+        tags=dict(tags),
+        source=source,
+        session=session,
+        alias=alias,
         vocabularies=vocabularies_of(data),
     )
     smoke_test(model)
@@ -347,9 +356,7 @@ class ModelStore:
                 exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in exc.message
             )
             if not_found:
-                raise NoChampion(
-                    f"no {CHAMPION!r} alias on registered model {self.name!r}: {exc.message}"
-                ) from exc
+                raise NoChampion(f"no {CHAMPION!r} alias on registered model {self.name!r}: {exc.message}") from exc
             uri = self.settings.mlflow_tracking_uri
             raise RegistryUnavailable(f"MLflow at {uri}: {exc.message}") from exc
         except Exception as exc:  # connection errors, a broken store URI, ...
@@ -402,8 +409,13 @@ class ModelStore:
                 errors.append(str(exc))
                 continue
             model.stand_in_for, model.stand_in_reason = rv.version, reason
-            log.error("champion %s v%s unusable (%s); serving v%s from its lineage as a stand-in",
-                      rv.name, rv.version, reason, model.version)
+            log.error(
+                "champion %s v%s unusable (%s); serving v%s from its lineage as a stand-in",
+                rv.name,
+                rv.version,
+                reason,
+                model.version,
+            )
             return model
         raise NoLocalCopy(
             f"{rv.name} v{rv.version} is unusable ({reason}) and no earlier champion of its lineage "
@@ -428,8 +440,12 @@ class ModelStore:
         with atomic_path(d / MODEL_FILE) as tmp:
             tmp.write_bytes(data)
         meta = {
-            "name": model.name, "version": model.version, "sha256": model.sha256,
-            "threshold": model.threshold, "tags": model.tags, "metadata": model.metadata,
+            "name": model.name,
+            "version": model.version,
+            "sha256": model.sha256,
+            "threshold": model.threshold,
+            "tags": model.tags,
+            "metadata": model.metadata,
             "fetched_at": dt.datetime.now(dt.UTC).isoformat(),
         }
         write_text(json.dumps(meta, indent=2, sort_keys=True), d / META_FILE)
@@ -451,8 +467,13 @@ class ModelStore:
             raise NoLocalCopy(f"no complete local copy of {self.name} v{version} under {self.root}")
         data, meta = got
         return load_model_bytes(
-            data, name=self.name, version=str(version), expected_sha256=meta.get("sha256"),
-            tags=meta.get("tags", {}), settings=self.settings, source="local",
+            data,
+            name=self.name,
+            version=str(version),
+            expected_sha256=meta.get("sha256"),
+            tags=meta.get("tags", {}),
+            settings=self.settings,
+            source="local",
         )
 
     def load_newest_local(self) -> LoadedModel:
@@ -486,13 +507,17 @@ class ModelStore:
         if local is not None and expected and local[1].get("sha256") == expected.lower():
             try:
                 return load_model_bytes(
-                    local[0], name=rv.name, version=rv.version, expected_sha256=expected,
-                    tags=rv.tags, settings=self.settings, source="registry", alias=rv.alias,
+                    local[0],
+                    name=rv.name,
+                    version=rv.version,
+                    expected_sha256=expected,
+                    tags=rv.tags,
+                    settings=self.settings,
+                    source="registry",
+                    alias=rv.alias,
                 )
             except ModelRefused as exc:  # a tampered or truncated cache: fetch again
-                log.warning(
-                    "local copy of %s v%s failed verification (%s); downloading", rv.name, rv.version, exc
-                )
+                log.warning("local copy of %s v%s failed verification (%s); downloading", rv.name, rv.version, exc)
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=self.root))
         try:
@@ -500,8 +525,14 @@ class ModelStore:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         model = load_model_bytes(
-            data, name=rv.name, version=rv.version, expected_sha256=expected, tags=rv.tags,
-            settings=self.settings, source="registry", alias=rv.alias,
+            data,
+            name=rv.name,
+            version=rv.version,
+            expected_sha256=expected,
+            tags=rv.tags,
+            settings=self.settings,
+            source="registry",
+            alias=rv.alias,
         )
         self._write_local(model, data)
         return model
@@ -531,8 +562,12 @@ class ModelStore:
             else:
                 self._remember_champion(model.version)
         log.info(
-            "loaded %s v%s from %s in %.0f ms (sha256 %s…)", model.name, model.version, model.source,
-            (time.perf_counter() - started) * 1e3, model.sha256[:12],
+            "loaded %s v%s from %s in %.0f ms (sha256 %s…)",
+            model.name,
+            model.version,
+            model.source,
+            (time.perf_counter() - started) * 1e3,
+            model.sha256[:12],
         )
         return model
 

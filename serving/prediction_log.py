@@ -32,11 +32,11 @@ predictions = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("request_id", sa.String(128), nullable=False, index=True),
-    sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),   # UTC, when answered
+    sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),  # UTC, when answered
     sa.Column("model_version", sa.String(32), nullable=False),
-    sa.Column("inputs", sa.JSON, nullable=False),      # the request as received (after validation)
-    sa.Column("features", sa.JSON, nullable=False),    # the model inputs actually used (null = imputed)
-    sa.Column("flags", sa.JSON, nullable=False),       # {"degraded", "degraded_reason", "missing"}
+    sa.Column("inputs", sa.JSON, nullable=False),  # the request as received (after validation)
+    sa.Column("features", sa.JSON, nullable=False),  # the model inputs actually used (null = imputed)
+    sa.Column("flags", sa.JSON, nullable=False),  # {"degraded", "degraded_reason", "missing"}
     sa.Column("probability", sa.Float, nullable=False),
     sa.Column("latency_ms", sa.Float, nullable=False),  # in the handler: features + model
 )
@@ -55,9 +55,14 @@ class PredictionRow:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "request_id": self.request_id, "ts": self.ts, "model_version": self.model_version,
-            "inputs": self.inputs, "features": self.features, "flags": self.flags,
-            "probability": self.probability, "latency_ms": self.latency_ms,
+            "request_id": self.request_id,
+            "ts": self.ts,
+            "model_version": self.model_version,
+            "inputs": self.inputs,
+            "features": self.features,
+            "flags": self.flags,
+            "probability": self.probability,
+            "latency_ms": self.latency_ms,
         }
 
 
@@ -110,8 +115,14 @@ class PredictionLog:
     """
 
     def __init__(
-        self, url: str, *, maxsize: int = 10_000, batch_size: int = 50, flush_interval_s: float = 0.25,
-        pause_s: float = 0.001, on_drop: Callable[[str], None] | None = None,
+        self,
+        url: str,
+        *,
+        maxsize: int = 10_000,
+        batch_size: int = 50,
+        flush_interval_s: float = 0.25,
+        pause_s: float = 0.001,
+        on_drop: Callable[[str], None] | None = None,
         on_written: Callable[[int], None] | None = None,
     ) -> None:
         self.url = url

@@ -28,7 +28,11 @@ def _item_id(request_id: str, i: int, n: int) -> str:
 
 
 def predict_flights(
-    flights: Sequence[FlightRequest], *, model: LoadedModel, reader: FeatureReader, runtime: Runtime,
+    flights: Sequence[FlightRequest],
+    *,
+    model: LoadedModel,
+    reader: FeatureReader,
+    runtime: Runtime,
     request_id: str,
 ) -> list[Prediction]:
     started = time.perf_counter()
@@ -59,17 +63,39 @@ def predict_flights(
             m.stale_views.labels(view=view).inc()
         unknown = _unknown(model, row.inputs, m)
         m.prediction_score.observe(probability)
-        flags = {"source": "predict", "degraded": row.degraded, "degraded_reason": row.degraded_reason,
-                 "missing": row.missing, "unknown_categories": unknown, "stale_views": row.stale_views}
-        runtime.prediction_log.submit(PredictionRow(
-            request_id=item_id, ts=now, model_version=model.version, inputs=flight.model_dump(mode="json"),
-            features=row.features_json(), flags=flags, probability=probability, latency_ms=latency_ms,
-        ))
-        out.append(Prediction(
-            probability=probability, delayed=probability >= model.threshold, threshold=model.threshold,
-            model=ref, missing_features=row.missing, degraded=row.degraded, request_id=item_id,
-            unknown_categories=unknown, stale_views=row.stale_views,
-        ))
+        flags = {
+            "source": "predict",
+            "degraded": row.degraded,
+            "degraded_reason": row.degraded_reason,
+            "missing": row.missing,
+            "unknown_categories": unknown,
+            "stale_views": row.stale_views,
+        }
+        runtime.prediction_log.submit(
+            PredictionRow(
+                request_id=item_id,
+                ts=now,
+                model_version=model.version,
+                inputs=flight.model_dump(mode="json"),
+                features=row.features_json(),
+                flags=flags,
+                probability=probability,
+                latency_ms=latency_ms,
+            )
+        )
+        out.append(
+            Prediction(
+                probability=probability,
+                delayed=probability >= model.threshold,
+                threshold=model.threshold,
+                model=ref,
+                missing_features=row.missing,
+                degraded=row.degraded,
+                request_id=item_id,
+                unknown_categories=unknown,
+                stale_views=row.stale_views,
+            )
+        )
     return out
 
 
@@ -102,14 +128,23 @@ def score_row(raw: dict[str, Any], *, model: LoadedModel, runtime: Runtime, requ
     missing = [name for name in contract.NUMERIC_FEATURES if raw.get(name) is None]
     unknown = _unknown(model, raw, runtime.metrics)
     runtime.metrics.prediction_score.observe(probability)
-    runtime.prediction_log.submit(PredictionRow(
-        request_id=request_id, ts=dt.datetime.now(dt.UTC), model_version=model.version, inputs=raw,
-        features=raw, flags={"source": "score", "degraded": False, "missing": missing,
-                             "unknown_categories": unknown},
-        probability=probability, latency_ms=latency_ms,
-    ))
+    runtime.prediction_log.submit(
+        PredictionRow(
+            request_id=request_id,
+            ts=dt.datetime.now(dt.UTC),
+            model_version=model.version,
+            inputs=raw,
+            features=raw,
+            flags={"source": "score", "degraded": False, "missing": missing, "unknown_categories": unknown},
+            probability=probability,
+            latency_ms=latency_ms,
+        )
+    )
     return ScoreResponse(
-        probability=probability, delayed=probability >= model.threshold, threshold=model.threshold,
-        model=ModelRef(name=model.name, version=model.version), request_id=request_id,
+        probability=probability,
+        delayed=probability >= model.threshold,
+        threshold=model.threshold,
+        model=ModelRef(name=model.name, version=model.version),
+        request_id=request_id,
         unknown_categories=unknown,
     )

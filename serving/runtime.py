@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class StoreStatus:
-    up: bool | None = None                # None: not checked yet
+    up: bool | None = None  # None: not checked yet
     checked_at: dt.datetime | None = None
     detail: str | None = None
 
@@ -43,7 +43,11 @@ class StoreStatus:
 
 class Runtime:
     def __init__(
-        self, settings: Settings, store: ModelStore, reader: FeatureReader, metrics: ServingMetrics,
+        self,
+        settings: Settings,
+        store: ModelStore,
+        reader: FeatureReader,
+        metrics: ServingMetrics,
         prediction_log: PredictionLog,
     ) -> None:
         self.settings = settings
@@ -56,7 +60,7 @@ class Runtime:
         self.online = StoreStatus()
         self.last_reload_error: str | None = None
         self._refused: dict[tuple[str, str], str] = {}  # (version, sha256 tag) -> reason
-        self._reload_lock = threading.Lock()             # one reload at a time (off the hot path)
+        self._reload_lock = threading.Lock()  # one reload at a time (off the hot path)
 
     # --- model ------------------------------------------------------------------------------------
     def swap(self, model: LoadedModel) -> None:
@@ -64,9 +68,13 @@ class Runtime:
         previous = self.model
         self.model = model  # the atomic swap: a single reference assignment
         self.metrics.set_model(model.name, model.version, model.sha256, model.source, stand_in=model.is_stand_in)
-        log.info("serving %s v%s%s (was %s)", model.name, model.version,
-                 f" as a stand-in for v{model.stand_in_for}" if model.is_stand_in else "",
-                 previous.version if previous else None)
+        log.info(
+            "serving %s v%s%s (was %s)",
+            model.name,
+            model.version,
+            f" as a stand-in for v{model.stand_in_for}" if model.is_stand_in else "",
+            previous.version if previous else None,
+        )
 
     def load_initial(self) -> None:
         """Start-up load; on failure the process stays up but unready and keeps polling."""

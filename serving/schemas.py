@@ -31,9 +31,7 @@ def to_new_york(value: dt.datetime) -> dt.datetime:
         # A wall time in the spring-forward gap does not survive a round trip through UTC.
         back = local.astimezone(dt.UTC).astimezone(NEW_YORK)
         if back.replace(tzinfo=None) != value:
-            raise ValueError(
-                f"{value.isoformat()} does not exist in {LOCAL_TZ} (clocks jump forward that night)"
-            )
+            raise ValueError(f"{value.isoformat()} does not exist in {LOCAL_TZ} (clocks jump forward that night)")
     else:
         try:
             local = value.astimezone(NEW_YORK)
@@ -58,7 +56,11 @@ Origin = Annotated[Literal["EWR", "JFK", "LGA"], BeforeValidator(_upper)]
 LocalDeparture = Annotated[dt.datetime, AfterValidator(to_new_york)]
 
 FLIGHT_EXAMPLE: dict[str, Any] = {
-    "carrier": "UA", "flight": 1545, "tailnum": "N14228", "origin": "EWR", "dest": "IAH",
+    "carrier": "UA",
+    "flight": 1545,
+    "tailnum": "N14228",
+    "origin": "EWR",
+    "dest": "IAH",
     "sched_dep_local": "2013-01-01T05:15:00",
 }
 
@@ -98,9 +100,7 @@ class Prediction(BaseModel):
     threshold: float
     model: ModelRef
     missing_features: list[str] = Field(description="Features the model imputed for this flight")
-    degraded: bool = Field(
-        description="True when the online store could not be read (all store features imputed)"
-    )
+    degraded: bool = Field(description="True when the online store could not be read (all store features imputed)")
     unknown_categories: list[str] = Field(
         default_factory=list,
         description="Categorical inputs (carrier, origin, dest) whose value the model never saw in "
@@ -133,8 +133,10 @@ ScoreRequest = create_model(  # type: ignore[call-overload]
     "ScoreRequest",
     __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [_score_example()]}),
     __doc__="Raw model inputs (contract.MODEL_INPUTS): for clients that bring their own features.",
-    **{name: (float | None, Field(description="numeric feature; null = missing", allow_inf_nan=False))
-       for name in contract.NUMERIC_FEATURES},
+    **{
+        name: (float | None, Field(description="numeric feature; null = missing", allow_inf_nan=False))
+        for name in contract.NUMERIC_FEATURES
+    },
     **{name: (str, Field(min_length=1, max_length=16)) for name in contract.CATEGORICAL_FEATURES},
 )
 

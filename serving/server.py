@@ -85,8 +85,11 @@ class DrainingServer(uvicorn.Server):
             super().handle_exit(sig, frame)
             return
         self._drain_started = True
-        log.info("SIGTERM: draining for %.1f s before closing the listener", self._drain_s,
-                 extra={"fields": {"event": "drain_start", "drain_s": self._drain_s}})
+        log.info(
+            "SIGTERM: draining for %.1f s before closing the listener",
+            self._drain_s,
+            extra={"fields": {"event": "drain_start", "drain_s": self._drain_s}},
+        )
         timer = threading.Timer(self._drain_s, super().handle_exit, (sig, frame))
         timer.daemon = True
         timer.start()
@@ -98,8 +101,11 @@ def run(settings: Settings | None = None) -> None:
     if settings.log_json:
         logs.configure(json_lines=True)
     common = dict(
-        host=settings.serve_host, port=settings.serve_port, access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S, log_level="info",
+        host=settings.serve_host,
+        port=settings.serve_port,
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_TIMEOUT_S,
+        log_level="info",
         # None: keep our root handler (JSON lines) instead of uvicorn's own formatters.
         log_config=None if settings.log_json else uvicorn.config.LOGGING_CONFIG,
     )
@@ -120,11 +126,17 @@ def _run_workers(settings: Settings, common: dict[str, object]) -> None:
     # Set before uvicorn spawns the workers: prometheus_client reads it when a worker imports it.
     os.environ[MULTIPROC_ENV] = os.environ[SERVING_MULTIPROC_ENV] = str(metrics_dir)
     os.environ[SETTINGS_ENV] = _settings_json(settings)
-    log.info("%d workers; metrics merged from %s", settings.serve_workers, metrics_dir,
-             extra={"fields": {"event": "multiprocess_metrics", "dir": str(metrics_dir)}})
+    log.info(
+        "%d workers; metrics merged from %s",
+        settings.serve_workers,
+        metrics_dir,
+        extra={"fields": {"event": "multiprocess_metrics", "dir": str(metrics_dir)}},
+    )
     try:
         uvicorn.run(
-            "serving.server:app_from_environment", factory=True, workers=settings.serve_workers,
+            "serving.server:app_from_environment",
+            factory=True,
+            workers=settings.serve_workers,
             **common,  # type: ignore[arg-type]
         )
     finally:

@@ -45,8 +45,13 @@ def require_service(name: str, host: str, port: int) -> None:
 def make_settings(home: Path, **overrides: object) -> Settings:
     """Settings for a test: everything under `home`, the tiny window, a fast training config."""
     base: dict[str, object] = {
-        "home": home, "demo_start": TINY_START, "demo_end": TINY_END,
-        "monitor_days": 4, "validation_days": 3, "epochs": 3, "ensemble_size": 1,
+        "home": home,
+        "demo_start": TINY_START,
+        "demo_end": TINY_END,
+        "monitor_days": 4,
+        "validation_days": 3,
+        "epochs": 3,
+        "ensemble_size": 1,
     }
     base.update(overrides)
     return Settings(**base)  # type: ignore[arg-type]

@@ -12,22 +12,28 @@ RUFF = Path(sys.executable).parent / "ruff"
 
 
 def test_ruff_check_passes() -> None:
-    out = subprocess.run([str(RUFF), "check", "--output-format", "concise", "."], cwd=PROJECT_ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [str(RUFF), "check", "--output-format", "concise", "."], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout[-3000:]
 
 
 def test_import_layers_hold() -> None:
     """The import-linter contracts in pyproject.toml (layers, serving's forbidden imports)."""
-    out = subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=PROJECT_ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout[-3000:]
 
 
 def test_no_machine_paths_in_tracked_files() -> None:
     """The project speaks of itself only: no absolute paths of a developer's machine."""
-    files = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     offenders = []
     for name in files:
         path = PROJECT_ROOT / name
@@ -42,8 +48,9 @@ def test_no_machine_paths_in_tracked_files() -> None:
 
 def test_nothing_refers_to_documents_outside_the_repository() -> None:
     """Anyone who clones the repo must find everything inside it: docs/design.md is the design."""
-    files = subprocess.run(["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     outside = ("../" + "shared", "STACK" + "_NOTES", "DESIGN" + ".md", "STYLE" + ".md")  # split: not a hit here
     offenders = [
         f"{name}: {marker}"

@@ -1,14 +1,14 @@
 """The baselines every model is measured against, all fitted on the same train part.
 
-    majority  predicts the train positive rate for every flight: AUC 0.5 by construction; it is
-              the floor for log loss and Brier (what "knowing nothing but the base rate" scores)
-    logreg    logistic regression with the network's treatment (median imputation,
-              standardization, rare categories pooled, classes balanced), so a win for the MLP
-              means the extra capacity helps, not that the baseline was handicapped. The first
-              champion has to beat this one (registry.py).
-    gbdt      histogram gradient-boosted trees with native categorical splits: the strong
-              tabular baseline. If the network cannot beat it, the network is not earning its
-              export complexity, and the model card says so.
+majority  predicts the train positive rate for every flight: AUC 0.5 by construction; it is
+          the floor for log loss and Brier (what "knowing nothing but the base rate" scores)
+logreg    logistic regression with the network's treatment (median imputation,
+          standardization, rare categories pooled, classes balanced), so a win for the MLP
+          means the extra capacity helps, not that the baseline was handicapped. The first
+          champion has to beat this one (registry.py).
+gbdt      histogram gradient-boosted trees with native categorical splits: the strong
+          tabular baseline. If the network cannot beat it, the network is not earning its
+          export complexity, and the model card says so.
 """
 
 from __future__ import annotations

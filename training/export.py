@@ -272,9 +272,7 @@ def check_parity(
     p_onnx = predict_onnx(model, rows)
     p_torch = predict_torch(net, prep, rows)
     if p_onnx.shape != (len(rows),) or p_onnx.dtype != np.float32:
-        raise ExportParityError(
-            f"ONNX output is {p_onnx.dtype}{p_onnx.shape}, expected float32({len(rows)},)"
-        )
+        raise ExportParityError(f"ONNX output is {p_onnx.dtype}{p_onnx.shape}, expected float32({len(rows)},)")
     if not np.isfinite(p_onnx).all():
         raise ExportParityError(f"ONNX returned {int((~np.isfinite(p_onnx)).sum())} non-finite probabilities")
     diff = np.abs(p_onnx.astype(np.float64) - p_torch.astype(np.float64))

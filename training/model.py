@@ -91,7 +91,8 @@ class SeedEnsemble(nn.Module):
 
     def logits(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
         """(B, n_num), (B, n_cat) -> (B,) mean logit."""
-        return torch.stack([net.logits(numeric, categorical) for net in self.nets]).mean(dim=0)
+        nets: list[FlightDelayNet] = list(self.nets)  # type: ignore[arg-type]  # ModuleList erases the type
+        return torch.stack([net.logits(numeric, categorical) for net in nets]).mean(dim=0)
 
     def forward(self, numeric: torch.Tensor, categorical: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(numeric, categorical))
@@ -131,7 +132,7 @@ def use_threads() -> int:
 
 
 @torch.no_grad()
-def predict(net: FlightDelayNet, data: Arrays, batch_size: int = 8192) -> np.ndarray:
+def predict(net: FlightDelayNet | SeedEnsemble, data: Arrays, batch_size: int = 8192) -> np.ndarray:
     """(N,) float32 probabilities in eval mode (dropout off)."""
     net.eval()
     out = [
@@ -233,5 +234,5 @@ def train_ensemble(prep: Preprocessing, train: Arrays, validation: Arrays, setti
     if len(members) == 1:
         return members[0]
     first = members[0]
-    return TrainResult(SeedEnsemble([m.net for m in members]).eval(), first.pos_weight, first.best_epoch,
-                       first.epochs_run, first.history)
+    nets = [m.net for m in members if isinstance(m.net, FlightDelayNet)]  # train_model trains one network
+    return TrainResult(SeedEnsemble(nets).eval(), first.pos_weight, first.best_epoch, first.epochs_run, first.history)

@@ -81,9 +81,7 @@ def fit_preprocessing(train: pd.DataFrame) -> Preprocessing:
     for name in CATEGORICAL_FEATURES:
         counts = pd.Series(categorical_strings(train, name)).value_counts()
         # Sorted, so the vocabulary (and the index of each category) does not depend on row order.
-        vocabularies[name] = tuple(
-            sorted(c for c, n in counts.items() if n >= MIN_CATEGORY_COUNT and c != "")
-        )
+        vocabularies[name] = tuple(sorted(c for c, n in counts.items() if n >= MIN_CATEGORY_COUNT and c != ""))
     return Preprocessing(NUMERIC_FEATURES, CATEGORICAL_FEATURES, medians, means, stds, vocabularies)
 
 

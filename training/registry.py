@@ -163,8 +163,8 @@ def gate_decision(
             f"{prefix}test AUC {challenger.auc:.4f} {verb} the logistic-regression baseline "
             f"{baseline_auc:.4f} on {challenger.window}"
         )
-        checks = {"baseline": {"passed": ok, "challenger_auc": challenger.auc, "baseline_auc": baseline_auc}}
-        return GateDecision(ok, [reason], checks)
+        first = {"baseline": {"passed": ok, "challenger_auc": challenger.auc, "baseline_auc": baseline_auc}}
+        return GateDecision(ok, [reason], first)
 
     reasons: list[str] = []
     checks: dict[str, Any] = {}
@@ -199,9 +199,7 @@ def gate_decision(
         checks["slices"] = {"passed": None, "why": why}
     else:
         eligible = sorted(
-            k
-            for k, (rows, _) in challenger.slices.items()
-            if rows >= policy.slice_min_rows and k in champion.slices
+            k for k, (rows, _) in challenger.slices.items() if rows >= policy.slice_min_rows and k in champion.slices
         )
         compared = {k: (challenger.slices[k][0], challenger.slices[k][1], champion.slices[k][1]) for k in eligible}
         regressed = [k for k, (_, new, old) in compared.items() if new < old - policy.slice_max_auc_drop]
@@ -244,8 +242,10 @@ def gate_decision(
             f"({ratios[b]:.2f}x)"
             for b in sizes
         )
-        verdict = f"> {policy.latency_max_ratio}x at batch {', '.join(map(str, slow))}" if slow else (
-            f"<= {policy.latency_max_ratio}x"
+        verdict = (
+            f"> {policy.latency_max_ratio}x at batch {', '.join(map(str, slow))}"
+            if slow
+            else (f"<= {policy.latency_max_ratio}x")
         )
         reasons.append(f"latency: p50 per batch {verdict} ({detail})")
         checks["latency"] = {
@@ -277,7 +277,7 @@ def slice_keys(rows: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def slice_scores(rows: pd.DataFrame, p: np.ndarray) -> dict[str, tuple[int, float]]:
-    """"column=value" -> (labelled rows, ROC-AUC) for every slice holding both classes."""
+    """ "column=value" -> (labelled rows, ROC-AUC) for every slice holding both classes."""
     y = rows[LABEL].to_numpy(dtype=float)
     out: dict[str, tuple[int, float]] = {}
     for column, keys in slice_keys(rows).items():
@@ -452,8 +452,10 @@ def _evidence(
         return recorded, _recorded_champion_evidence(c, run, champion), {"evidence": note[:500]}
     auc, slices = _score(challenger_bytes, rows)
     latency = measure_latency(challenger_bytes, champion_bytes, rows, rounds=settings.gate_latency_rounds)
-    notes = {"evidence": f"both models re-scored on {len(rows)} test rows ({source})",
-             "latency_rounds": settings.gate_latency_rounds}
+    notes = {
+        "evidence": f"both models re-scored on {len(rows)} test rows ({source})",
+        "latency_rounds": settings.gate_latency_rounds,
+    }
     return (
         GateEvidence(version, auc, window, slices, latency["challenger"]),
         GateEvidence(str(champion.version), champion_auc, window, champion_slices, latency["champion"]),
@@ -526,9 +528,7 @@ def register_and_promote(settings: Settings, run_id: str, frame: pd.DataFrame | 
     sha256 = hashlib.sha256(challenger_bytes).hexdigest()
     if sha256 != tags.get("model.sha256"):
         c.set_model_version_tag(name, version, "gate.decision", "rejected")
-        c.set_model_version_tag(
-            name, version, "gate.reason", "model.onnx checksum differs from the trained one"
-        )
+        c.set_model_version_tag(name, version, "gate.reason", "model.onnx checksum differs from the trained one")
         raise RegistryError(
             f"version {version}: stored model.onnx sha256 {sha256} != trained {tags.get('model.sha256')}"
         )
@@ -587,9 +587,7 @@ def rollback(settings: Settings) -> dict[str, Any]:
         raise RegistryError(f"{name} has no champion to roll back")
     previous = current.tags.get("previous_champion")
     if not previous:
-        raise RegistryError(
-            f"champion v{current.version} of {name} has no previous_champion: nothing to roll back to"
-        )
+        raise RegistryError(f"champion v{current.version} of {name} has no previous_champion: nothing to roll back to")
     try:
         c.get_model_version(name, previous)
     except MlflowException as exc:

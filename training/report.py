@@ -107,8 +107,19 @@ def slice_metrics(
                 scored = binary_metrics(ys, ps)
                 row.update({k: scored[k] for k in ("auc", "pr_auc", "log_loss", "brier")})
             out.append(row)
-    columns_out = ["slice", "value", "rows", "positives", "positive_rate", "mean_probability", "status",
-                   "auc", "pr_auc", "log_loss", "brier"]
+    columns_out = [
+        "slice",
+        "value",
+        "rows",
+        "positives",
+        "positive_rate",
+        "mean_probability",
+        "status",
+        "auc",
+        "pr_auc",
+        "log_loss",
+        "brier",
+    ]
     return pd.DataFrame(out).reindex(columns=columns_out)
 
 
@@ -218,7 +229,7 @@ def model_card(inputs: ReportInputs, slices: pd.DataFrame, worst: pd.DataFrame) 
         *[f"- The network {c.sentence()}." for c in inputs.comparisons.values()],
         "",
         "## Decision threshold",
-        f"p >= {inputs.threshold:.4f} means \"delayed\": the cut-off with the best F1 on the validation "
+        f'p >= {inputs.threshold:.4f} means "delayed": the cut-off with the best F1 on the validation '
         "days (never on test). On test: "
         f"precision {_fmt(m['test_precision'])}, recall {_fmt(m['test_recall'])}, F1 {_fmt(m['test_f1'])}, "
         f"alerts on {m['test_alert_rate']:.1%} of flights.",

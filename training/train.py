@@ -151,9 +151,7 @@ def train_and_export(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]:
         SplitError: the frame is too short for the configured windows.
         ExportParityError: ONNX disagrees with torch; a FAILED run records the evidence.
     """
-    missing = [
-        c for c in (*MODEL_INPUTS, LABEL, "cancelled", "day", "sched_dep_utc") if c not in frame.columns
-    ]
+    missing = [c for c in (*MODEL_INPUTS, LABEL, "cancelled", "day", "sched_dep_utc") if c not in frame.columns]
     if missing:
         raise ValueError(f"training frame lacks columns {missing}")
     seconds: dict[str, float] = {}
@@ -164,9 +162,7 @@ def train_and_export(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]:
 
     with timed(seconds, "train"):
         prep = fit_preprocessing(split.train)
-        train_arrays, val_arrays, test_arrays = (
-            encode(p, prep) for p in (split.train, split.validation, split.test)
-        )
+        train_arrays, val_arrays, test_arrays = (encode(p, prep) for p in (split.train, split.validation, split.test))
         trained = train_ensemble(prep, train_arrays, val_arrays, settings)
 
     y_val, y_test = val_arrays.y.numpy(), test_arrays.y.numpy()
@@ -212,8 +208,13 @@ def train_and_export(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]:
         )
     for comparison in comparisons.values():
         log.info("the network %s", comparison.sentence())
-    log.info("test AUC %.4f (95%% CI %.4f..%.4f); threshold %.4f", metrics["test_auc"],
-             metrics["test_auc_ci_low"], metrics["test_auc_ci_high"], threshold)
+    log.info(
+        "test AUC %.4f (95%% CI %.4f..%.4f); threshold %.4f",
+        metrics["test_auc"],
+        metrics["test_auc_ci_low"],
+        metrics["test_auc_ci_high"],
+        threshold,
+    )
 
     with timed(seconds, "export_parity"):
         metadata = {
@@ -240,8 +241,7 @@ def train_and_export(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]:
         # the promotion gate is not comparing AUCs measured on different days.
         champion = score_champion(settings, split.test)
         baseline_run_ids = {
-            key: _log_baseline_run(settings, split, key, params, baselines[key])
-            for key, (_, params) in fitted.items()
+            key: _log_baseline_run(settings, split, key, params, baselines[key]) for key, (_, params) in fitted.items()
         }
         logged = _log_model_run(
             settings, split, trained, prep, metrics, threshold, parity, champion, baseline_run_ids, onnx_model, report
@@ -302,9 +302,7 @@ def _window_params(split: Split) -> dict[str, Any]:
     }
 
 
-def _log_baseline_run(
-    settings: Settings, split: Split, key: str, params: dict[str, Any], scored: Scored
-) -> str:
+def _log_baseline_run(settings: Settings, split: Split, key: str, params: dict[str, Any], scored: Scored) -> str:
     """One baseline as its own run (same split, same windows, the same metrics as the network).
 
     Args:
@@ -380,9 +378,7 @@ def _log_model_run(
             }
         )
         for row in trained.history:
-            mlflow.log_metrics(
-                {k: row[k] for k in ("train_loss", "val_loss", "val_auc")}, step=int(row["epoch"])
-            )
+            mlflow.log_metrics({k: row[k] for k in ("train_loss", "val_loss", "val_auc")}, step=int(row["epoch"]))
         mlflow.log_metrics(
             {
                 **metrics,

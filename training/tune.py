@@ -76,10 +76,17 @@ def search(settings: Settings, frame: pd.DataFrame, configs: list[dict] | None =
     configure_mlflow(settings)
     trials: list[dict[str, Any]] = []
     with mlflow.start_run(run_name="tune") as parent:
-        mlflow.set_tags({**lineage_tags(settings), "role": "tune", "train_window": split.train_window,
-                         "validation_window": validation_window})
-        mlflow.log_params({"configs": len(configs), "train_rows": len(split.train),
-                           "validation_rows": len(split.validation)})
+        mlflow.set_tags(
+            {
+                **lineage_tags(settings),
+                "role": "tune",
+                "train_window": split.train_window,
+                "validation_window": validation_window,
+            }
+        )
+        mlflow.log_params(
+            {"configs": len(configs), "train_rows": len(split.train), "validation_rows": len(split.validation)}
+        )
         for i, config in enumerate(configs):
             trial_settings = settings.model_copy(update=config)
             t0 = time.perf_counter()
@@ -87,12 +94,30 @@ def search(settings: Settings, frame: pd.DataFrame, configs: list[dict] | None =
                 trained = train_ensemble(prep, train_arrays, val_arrays, trial_settings)
                 metrics = binary_metrics(y_val, predict(trained.net, val_arrays))
                 mlflow.set_tags({"role": "tune", "validation_window": validation_window})
-                mlflow.log_params({**config, "seed": trial_settings.seed, "epochs": trial_settings.epochs,
-                                   "batch_size": trial_settings.batch_size})
-                mlflow.log_metrics({**{f"val_{k}": v for k, v in metrics.items()},
-                                    "epochs_run": trained.epochs_run, "best_epoch": trained.best_epoch})
-            trials.append({"config": config, "val_auc": metrics["auc"], "run_id": child.info.run_id,
-                           "epochs_run": trained.epochs_run, "seconds": round(time.perf_counter() - t0, 2)})
+                mlflow.log_params(
+                    {
+                        **config,
+                        "seed": trial_settings.seed,
+                        "epochs": trial_settings.epochs,
+                        "batch_size": trial_settings.batch_size,
+                    }
+                )
+                mlflow.log_metrics(
+                    {
+                        **{f"val_{k}": v for k, v in metrics.items()},
+                        "epochs_run": trained.epochs_run,
+                        "best_epoch": trained.best_epoch,
+                    }
+                )
+            trials.append(
+                {
+                    "config": config,
+                    "val_auc": metrics["auc"],
+                    "run_id": child.info.run_id,
+                    "epochs_run": trained.epochs_run,
+                    "seconds": round(time.perf_counter() - t0, 2),
+                }
+            )
             log.info("tune %d/%d %s: validation AUC %.4f", i + 1, len(configs), config, metrics["auc"])
 
         # Highest validation AUC; ties go to the earlier (listed first = simpler/default) config.
@@ -116,4 +141,3 @@ def search(settings: Settings, frame: pd.DataFrame, configs: list[dict] | None =
         "validation_window": validation_window,
         "trials": trials,
     }
-

@@ -66,18 +66,35 @@ def feature_objects(settings: Settings) -> list[Any]:
     # An entity is a primary key features are looked up by. The join key is the column name the
     # entity dataframe and the online request carry (contract.VIEW_JOIN_KEYS).
     entities = {
-        "origin": Entity(name="origin", join_keys=["origin"], value_type=ValueType.STRING,
-                         description="Departure airport (EWR, JFK, LGA)."),
-        "tailnum": Entity(name="tailnum", join_keys=["tailnum"], value_type=ValueType.STRING,
-                          description="Plane tail number; may be unknown (a missing feature, not an error)."),
-        "carrier": Entity(name="carrier", join_keys=["carrier"], value_type=ValueType.STRING,
-                          description="Two-letter airline code."),
+        "origin": Entity(
+            name="origin",
+            join_keys=["origin"],
+            value_type=ValueType.STRING,
+            description="Departure airport (EWR, JFK, LGA).",
+        ),
+        "tailnum": Entity(
+            name="tailnum",
+            join_keys=["tailnum"],
+            value_type=ValueType.STRING,
+            description="Plane tail number; may be unknown (a missing feature, not an error).",
+        ),
+        "carrier": Entity(
+            name="carrier", join_keys=["carrier"], value_type=ValueType.STRING, description="Two-letter airline code."
+        ),
         # Composite keys, one string column each (features.keys builds them for every side).
-        "route": Entity(name="route", join_keys=["route"], value_type=ValueType.STRING,
-                        description="Origin and destination, e.g. JFK-LAX (features.keys.route_key)."),
-        "origin_hour": Entity(name="origin_hour", join_keys=["origin_hour"], value_type=ValueType.STRING,
-                              description="Origin and local date-hour of the scheduled departure, e.g. "
-                                          "JFK|2013-01-05T08 (features.keys.origin_hour_key)."),
+        "route": Entity(
+            name="route",
+            join_keys=["route"],
+            value_type=ValueType.STRING,
+            description="Origin and destination, e.g. JFK-LAX (features.keys.route_key).",
+        ),
+        "origin_hour": Entity(
+            name="origin_hour",
+            join_keys=["origin_hour"],
+            value_type=ValueType.STRING,
+            description="Origin and local date-hour of the scheduled departure, e.g. "
+            "JFK|2013-01-05T08 (features.keys.origin_hour_key).",
+        ),
     }
 
     views = []
@@ -91,22 +108,24 @@ def feature_objects(settings: Settings) -> list[Any]:
             timestamp_field=EVENT_TIMESTAMP,
         )
         # A feature view: features of one entity from one source, with a validity window (ttl).
-        views.append(FeatureView(
-            name=view,
-            entities=[entities[key]],
-            ttl=VIEW_TTL[view],
-            schema=[Field(name=name, dtype=Float64) for name in names],
-            source=source,
-            online=True,
-            description=VIEW_DESCRIPTIONS[view],
-        ))
+        views.append(
+            FeatureView(
+                name=view,
+                entities=[entities[key]],
+                ttl=VIEW_TTL[view],
+                schema=[Field(name=name, dtype=Float64) for name in names],
+                source=source,
+                online=True,
+                description=VIEW_DESCRIPTIONS[view],
+            )
+        )
 
     # A feature service is the named set of features one model consumes: training and serving
     # both ask for it by name, so they cannot drift apart. The version tag is a hash of the
     # feature references; the model records it too.
     service = FeatureService(
         name=settings.feature_service,
-        features=views,
+        features=[*views],
         description="Everything the flight-delay model reads from the feature store.",
         tags={"version": contract.feature_service_version()},
     )

@@ -30,6 +30,7 @@ DOCS = [HERE / "pipelines" / "NOTES.md", HERE / "features" / "NOTES.md"]
 def _day() -> dt.date:
     """The local day this run stands for: the start of its data interval, in New York time."""
     start = get_current_context()["data_interval_start"]
+    assert start is not None, "the daily DAG always has a data interval (CronDataIntervalTimetable)"
     return pendulum.instance(start).in_timezone(LOCAL_TZ).date()
 
 
@@ -42,28 +43,33 @@ def _day() -> dt.date:
     max_active_runs=3,  # bounded: ingestion of different days runs in parallel, features in order
     tags=["flightpath", "daily"],
     doc_md="\n\n---\n\n".join(p.read_text(encoding="utf-8") for p in DOCS if p.exists()) or __doc__,
-    default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30),
-                  "execution_timeout": dt.timedelta(minutes=15)},
+    default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30), "execution_timeout": dt.timedelta(minutes=15)},
 )
 def flightpath_daily() -> None:
-    @task(doc_md="Day D's drop -> immutable raw -> validated curated + quarantine. Logs counts per rule; "
-                 "fails if rows in != curated + quarantined. Safe to rerun: outputs are rewritten atomically.")
+    @task(
+        doc_md="Day D's drop -> immutable raw -> validated curated + quarantine. Logs counts per rule; "
+        "fails if rows in != curated + quarantined. Safe to rerun: outputs are rewritten atomically."
+    )
     def ingest() -> dict[str, Any]:
         return steps.ingest_one_day(get_settings(), _day())
 
     # depends_on_past: D's features read D-7..D-1 (carrier history) and D-1 (late departures), so
     # they wait for D-1's features, which waited for D-1's ingest: backfills give the same files
     # whatever order the scheduler ran the ingests in.
-    @task(depends_on_past=True,
-          doc_md="Feature files of D from the curated lake (point-in-time: each row carries when it became "
-                 "known) and `feast apply`.")
+    @task(
+        depends_on_past=True,
+        doc_md="Feature files of D from the curated lake (point-in-time: each row carries when it became "
+        "known) and `feast apply`.",
+    )
     def features(_: dict[str, Any]) -> dict[str, Any]:
         return steps.features_one_day(get_settings(), _day())
 
     # One writer at a time into the online store (SQLite locks; Redis would not mind).
-    @task(max_active_tis_per_dag=1,
-          doc_md="Materialize exactly [D 00:00, D+1 00:00) into the online store: explicit dates, never "
-                 "`materialize_incremental` (it looks back from the wall clock, not from 2013).")
+    @task(
+        max_active_tis_per_dag=1,
+        doc_md="Materialize exactly [D 00:00, D+1 00:00) into the online store: explicit dates, never "
+        "`materialize_incremental` (it looks back from the wall clock, not from 2013).",
+    )
     def materialize(_: dict[str, Any]) -> dict[str, Any]:
         return steps.materialize_one_day(get_settings(), _day())
 

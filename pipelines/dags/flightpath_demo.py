@@ -38,10 +38,18 @@ def _window() -> tuple[dt.date, dt.date]:
     tags=["flightpath", "demo"],
     doc_md=NOTES.read_text(encoding="utf-8") if NOTES.exists() else __doc__,
     params={
-        "start": Param(_defaults.demo_start.isoformat(), type="string", format="date",
-                       description="first local day of the window (2013-01-01..2013-12-31)"),
-        "end": Param(_defaults.demo_end.isoformat(), type="string", format="date",
-                     description="last local day; its final monitor_days days are the 'later' window"),
+        "start": Param(
+            _defaults.demo_start.isoformat(),
+            type="string",
+            format="date",
+            description="first local day of the window (2013-01-01..2013-12-31)",
+        ),
+        "end": Param(
+            _defaults.demo_end.isoformat(),
+            type="string",
+            format="date",
+            description="last local day; its final monitor_days days are the 'later' window",
+        ),
     },
     default_args={"retries": 1, "retry_delay": dt.timedelta(seconds=10), "execution_timeout": dt.timedelta(minutes=30)},
 )
@@ -71,10 +79,17 @@ def flightpath_demo() -> None:
         return steps.monitor_window(get_settings(), *_window())
 
     @task(doc_md="Write every step's summary to reports/demo_summary.json (what `flightpath demo` prints).")
-    def summary(ingest: dict, features: dict, training_frame: dict, train: dict, promote: dict,
-                monitor: dict) -> dict[str, Any]:
-        results = {"ingest": ingest, "features": features, "training_frame": training_frame, "train": train,
-                   "promote": promote, "monitor": monitor}
+    def summary(
+        ingest: dict, features: dict, training_frame: dict, train: dict, promote: dict, monitor: dict
+    ) -> dict[str, Any]:
+        results = {
+            "ingest": ingest,
+            "features": features,
+            "training_frame": training_frame,
+            "train": train,
+            "promote": promote,
+            "monitor": monitor,
+        }
         return steps.write_summary(get_settings(), *_window(), results)
 
     ingested = ingest()

@@ -29,8 +29,9 @@ class EmptyDropError(source.SourceError):
     """The source has no rows for a day that must have some: nothing is delivered or written."""
 
 
-def drop_day(settings: Settings, dataset: str, day: dt.date, data_dir: Path | None = None,
-             required: bool = False) -> Path:
+def drop_day(
+    settings: Settings, dataset: str, day: dt.date, data_dir: Path | None = None, required: bool = False
+) -> Path:
     """Deliver the day's rows of a source file to the landing zone (once; atomically).
 
     Args:
@@ -45,8 +46,9 @@ def drop_day(settings: Settings, dataset: str, day: dt.date, data_dir: Path | No
     if not path.exists():
         rows = source.rows_of_day(dataset, day, data_dir)
         if required and rows.empty:
-            raise EmptyDropError(f"the source has no {dataset} for {day}; every day of 2013 has some: "
-                                 "the source file looks truncated")
+            raise EmptyDropError(
+                f"the source has no {dataset} for {day}; every day of 2013 has some: the source file looks truncated"
+            )
         with atomic_path(path) as tmp:
             rows.to_csv(tmp, index=False)
     return path

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -43,25 +44,30 @@ def _raw_partition(settings: Settings, dataset: str, day: dt.date, drop: pd.Data
     return drop
 
 
-def _write_validated(settings: Settings, dataset: str, day: dt.date, raw: pd.DataFrame,
-                     result: ValidationResult) -> dict[str, object]:
+def _write_validated(
+    settings: Settings, dataset: str, day: dt.date, raw: pd.DataFrame, result: ValidationResult
+) -> dict[str, object]:
     summary = quality_summary(result, len(raw))
     if summary["curated"] + summary["quarantined"] != summary["rows_in"]:  # type: ignore[operator]
-        raise IngestError(f"{dataset} {day}: rows in {summary['rows_in']} != curated {summary['curated']} "
-                          f"+ quarantined {summary['quarantined']}; nothing was written")
+        raise IngestError(
+            f"{dataset} {day}: rows in {summary['rows_in']} != curated {summary['curated']} "
+            f"+ quarantined {summary['quarantined']}; nothing was written"
+        )
     write_parquet(result.curated, lake.partition_file(settings.lake_dir, "curated", dataset, day))
     write_parquet(result.quarantine, lake.partition_file(settings.lake_dir, "quarantine", dataset, day))
     return summary
 
 
-def ingest_day(settings: Settings, day: dt.date, data_dir: Path | None = None) -> dict[str, object]:
+def ingest_day(settings: Settings, day: dt.date, data_dir: Path | None = None) -> dict[str, Any]:
     """Ingest flights and weather of one local day. Returns the quality summary per dataset."""
     check_day(day)
     carriers = set(source.source_frame("airlines", data_dir)["carrier"])
     flights_drop = read_drop(drop_day(settings, "flights", day, data_dir, required=True))
     if flights_drop.empty:
-        raise IngestError(f"the drop has no flights for {day}; every day from {DATA_FIRST_DAY} to "
-                          f"{DATA_LAST_DAY} should have some: the source file looks truncated")
+        raise IngestError(
+            f"the drop has no flights for {day}; every day from {DATA_FIRST_DAY} to "
+            f"{DATA_LAST_DAY} should have some: the source file looks truncated"
+        )
     raw = _raw_partition(settings, "flights", day, flights_drop)
     flights = _write_validated(settings, "flights", day, raw, validate_flights(raw, day, carriers))
 
@@ -79,14 +85,16 @@ def ingest_dimensions(settings: Settings, data_dir: Path | None = None) -> dict[
     """Planes and carriers: reference tables with no daily drop; rewritten atomically each run."""
     planes = source.source_frame("planes", data_dir)
     planes = planes.dropna(subset=["tailnum"]).drop_duplicates("tailnum").sort_values("tailnum")
-    typed = pd.DataFrame({
-        "tailnum": planes["tailnum"].astype(str),
-        "year": pd.to_numeric(planes["year"], errors="coerce").astype("float64"),
-        "seats": pd.to_numeric(planes["seats"], errors="coerce").astype("float64"),
-        "engines": pd.to_numeric(planes["engines"], errors="coerce").astype("float64"),
-        "manufacturer": planes["manufacturer"].astype(str),
-        "model": planes["model"].astype(str),
-    }).reset_index(drop=True)
+    typed = pd.DataFrame(
+        {
+            "tailnum": planes["tailnum"].astype(str),
+            "year": pd.to_numeric(planes["year"], errors="coerce").astype("float64"),
+            "seats": pd.to_numeric(planes["seats"], errors="coerce").astype("float64"),
+            "engines": pd.to_numeric(planes["engines"], errors="coerce").astype("float64"),
+            "manufacturer": planes["manufacturer"].astype(str),
+            "model": planes["model"].astype(str),
+        }
+    ).reset_index(drop=True)
     write_parquet(typed, lake.dimension_file(settings.lake_dir, "planes"))
     carriers = source.source_frame("airlines", data_dir).sort_values("carrier").reset_index(drop=True)
     write_parquet(carriers, lake.dimension_file(settings.lake_dir, "carriers"))

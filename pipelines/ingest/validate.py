@@ -40,10 +40,15 @@ def _num(s: pd.Series) -> pd.Series:
 def _sched_local(raw: pd.DataFrame) -> pd.Series:
     """Naive local scheduled departure from year/month/day + hhmm, NaT where unparseable."""
     hhmm = _num(raw["sched_dep_time"])
-    parts = pd.DataFrame({
-        "year": _num(raw["year"]), "month": _num(raw["month"]), "day": _num(raw["day"]),
-        "hour": hhmm // 100, "minute": hhmm % 100,
-    })
+    parts = pd.DataFrame(
+        {
+            "year": _num(raw["year"]),
+            "month": _num(raw["month"]),
+            "day": _num(raw["day"]),
+            "hour": hhmm // 100,
+            "minute": hhmm % 100,
+        }
+    )
     return pd.to_datetime(parts, errors="coerce")
 
 
@@ -119,19 +124,21 @@ def validate_flights(raw: pd.DataFrame, day: dt.date, carriers: set[str]) -> Val
     good = raw[~bad]
     local = _sched_local(good)
     delay = _num(good["dep_delay"]).astype("float64")
-    curated = pd.DataFrame({
-        "day": day.isoformat(),
-        "carrier": good["carrier"].astype(str),
-        "flight": _num(good["flight"]).astype("int64"),
-        "tailnum": good["tailnum"].astype(object).where(good["tailnum"].notna(), None),
-        "origin": good["origin"].astype(str),
-        "dest": good["dest"].astype(str),
-        "sched_dep_local": local.astype("datetime64[us]"),
-        "sched_dep_utc": _to_utc(local).astype(pd.DatetimeTZDtype("us", "UTC")),
-        "dep_delay": delay,
-        "cancelled": delay.isna(),
-        "distance": _num(good["distance"]).astype("float64"),
-    })
+    curated = pd.DataFrame(
+        {
+            "day": day.isoformat(),
+            "carrier": good["carrier"].astype(str),
+            "flight": _num(good["flight"]).astype("int64"),
+            "tailnum": good["tailnum"].astype(object).where(good["tailnum"].notna(), None),
+            "origin": good["origin"].astype(str),
+            "dest": good["dest"].astype(str),
+            "sched_dep_local": local.astype("datetime64[us]"),
+            "sched_dep_utc": _to_utc(local).astype(pd.DatetimeTZDtype("us", "UTC")),
+            "dep_delay": delay,
+            "cancelled": delay.isna(),
+            "distance": _num(good["distance"]).astype("float64"),
+        }
+    )
     # Deterministic order -> byte-identical reruns.
     curated = curated.sort_values(["sched_dep_utc", "carrier", "flight", "origin"], kind="mergesort")
     curated = curated.reset_index(drop=True)
@@ -143,8 +150,15 @@ def validate_flights(raw: pd.DataFrame, day: dt.date, carriers: set[str]) -> Val
 WEATHER_NUMERIC = ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")
 # Physical bounds in the source's units (F, %, degrees, mph, inches, millibars, miles).
 WEATHER_BOUNDS: dict[str, tuple[float, float]] = {
-    "temp": (-40, 130), "dewp": (-60, 100), "humid": (0, 100), "wind_dir": (0, 360), "wind_speed": (0, 150),
-    "wind_gust": (0, 200), "precip": (0, 10), "pressure": (900, 1100), "visib": (0, 10),
+    "temp": (-40, 130),
+    "dewp": (-60, 100),
+    "humid": (0, 100),
+    "wind_dir": (0, 360),
+    "wind_speed": (0, 150),
+    "wind_gust": (0, 200),
+    "precip": (0, 10),
+    "pressure": (900, 1100),
+    "visib": (0, 10),
 }
 
 

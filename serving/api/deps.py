@@ -21,36 +21,42 @@ from serving.prediction_log import PredictionLog
 from serving.runtime import Runtime
 
 
+def runtime_of(request: Request) -> Runtime:
+    """app.state is untyped (Starlette's State): the one place its runtime gets its type back."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
 async def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    return runtime_of(request)
 
 
 async def get_settings(request: Request) -> Settings:
-    return request.app.state.runtime.settings
+    return runtime_of(request).settings
 
 
 async def get_model(request: Request) -> LoadedModel:
     """The current model, read once per request (a hot swap mid-request cannot mix versions)."""
-    model = request.app.state.runtime.model
+    model = runtime_of(request).model
     if model is None:
         raise HTTPException(status_code=503, detail="no model loaded yet", headers={"Retry-After": "5"})
     return model
 
 
 async def get_features(request: Request) -> FeatureReader:
-    return request.app.state.runtime.reader
+    return runtime_of(request).reader
 
 
 async def get_metrics(request: Request) -> ServingMetrics:
-    return request.app.state.runtime.metrics
+    return runtime_of(request).metrics
 
 
 async def get_prediction_log(request: Request) -> PredictionLog:
-    return request.app.state.runtime.prediction_log
+    return runtime_of(request).prediction_log
 
 
 async def get_request_id(request: Request) -> str:
-    return request.scope.get("state", {}).get("request_id", "")
+    return str(request.scope.get("state", {}).get("request_id", ""))
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

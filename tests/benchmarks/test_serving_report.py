@@ -15,18 +15,31 @@ from serving.features import to_columns
 
 
 def lv(c: int, rps: float, p50: float, p99: float, cpu: float, errors: int = 0) -> dict[str, Any]:
-    return {"concurrency": c, "requests": int(rps * 8), "rps": rps, "p50_ms": p50, "p99_ms": p99, "mean_ms": p50,
-            "errors": errors, "cpu_ms_per_request": cpu, "worker_rss_mb": 100.0}
+    return {
+        "concurrency": c,
+        "requests": int(rps * 8),
+        "rps": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "mean_ms": p50,
+        "errors": errors,
+        "cpu_ms_per_request": cpu,
+        "worker_rss_mb": 100.0,
+    }
 
 
 def results(mlflow_p99: float = 9.0) -> dict[str, Any]:
     return {
-        "window": ["2013-01-01", "2013-01-28"], "model": {"test_auc": 0.68}, "requests": 64,
-        "concurrency": [1, 8, 32], "duration_s": 8, "server_cpu": 1, "client_cpu": 0,
+        "window": ["2013-01-01", "2013-01-28"],
+        "model": {"test_auc": 0.68},
+        "requests": 64,
+        "concurrency": [1, 8, 32],
+        "duration_s": 8,
+        "server_cpu": 1,
+        "client_cpu": 0,
         "parity": {"rows": 8, "max_abs_diff": {"floor": 0.0, "flightpath": 0.0, "mlflow": 1e-7}},
         "floor": [lv(1, 4000, 0.25, 0.5, 0.20), lv(8, 5000, 1.5, 3.0, 0.19), lv(32, 5200, 6.0, 12.0, 0.19)],
-        "flightpath_score": [lv(1, 2000, 0.45, 1.0, 0.45), lv(8, 2400, 3.0, 8.0, 0.42),
-                             lv(32, 2500, 12.0, 30.0, 0.41)],
+        "flightpath_score": [lv(1, 2000, 0.45, 1.0, 0.45), lv(8, 2400, 3.0, 8.0, 0.42), lv(32, 2500, 12.0, 30.0, 0.41)],
         # mlflow's best level under 10 ms has errors: it must not count.
         "mlflow": [lv(1, 90, 5.0, mlflow_p99, 6.0), lv(8, 95, 9.0, 9.5, 6.5, errors=3), lv(32, 96, 300, 400, 7.0)],
         "flightpath_predict": [lv(1, 1200, 0.8, 2.0, 0.8), lv(32, 1300, 25.0, 40.0, 0.77)],
@@ -35,8 +48,8 @@ def results(mlflow_p99: float = 9.0) -> dict[str, Any]:
 
 def test_throughput_under_the_p99_budget_skips_slow_and_failing_levels() -> None:
     r = results()
-    assert under_budget(r["flightpath_score"])["concurrency"] == 8   # 32 has p99 30 ms
-    assert under_budget(r["mlflow"])["concurrency"] == 1             # 8 had errors
+    assert under_budget(r["flightpath_score"])["concurrency"] == 8  # 32 has p99 30 ms
+    assert under_budget(r["mlflow"])["concurrency"] == 1  # 8 had errors
     assert under_budget([lv(1, 10, 20.0, 50.0, 1.0)]) is None
 
 

@@ -61,6 +61,8 @@ def training_frame(feature_store_home: Settings) -> pd.DataFrame:
 @pytest.fixture
 def store_copy(feature_store_home: Settings, tmp_path: Path) -> Callable[..., Settings]:
     """Factory: settings of a fresh home with a copy of the built lake (not applied, nothing online)."""
+
     def make(**overrides: object) -> Settings:
         return _copy_home(feature_store_home, tmp_path / "home", **overrides)
+
     return make

@@ -67,7 +67,8 @@ def all_entities(feature_store_home: Settings) -> list[dict[str, str | None]]:
 
 
 def test_sqlite_fast_reader_equals_feast_for_every_stored_entity(
-        feature_store_home: Settings, all_entities: list[dict[str, str | None]]) -> None:
+    feature_store_home: Settings, all_entities: list[dict[str, str | None]]
+) -> None:
     fast = reader_for(feature_store_home)
     assert isinstance(fast, SqliteOnlineReader)
     expected = OnlineFeatureReader(feature_store_home).read(all_entities)
@@ -87,7 +88,8 @@ def test_sqlite_fast_reader_equals_feast_for_every_stored_entity(
 
 
 def test_single_and_duplicate_reads_match_the_batch(
-        feature_store_home: Settings, all_entities: list[dict[str, str | None]]) -> None:
+    feature_store_home: Settings, all_entities: list[dict[str, str | None]]
+) -> None:
     fast = reader_for(feature_store_home)
     feast = OnlineFeatureReader(feature_store_home)
     sample = all_entities[::97] + all_entities[-3:]
@@ -148,11 +150,13 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
 
     def advance(seconds: float) -> None:
         now[0] += seconds
+
     return advance
 
 
 def test_a_failed_resolution_is_retried_only_after_the_back_off(
-        store_copy, resolve_calls: list[float], clock: Callable[[float], None]) -> None:
+    store_copy, resolve_calls: list[float], clock: Callable[[float], None]
+) -> None:
     settings = store_copy()  # tables built, repo never applied
     reader = reader_for(settings)
     with pytest.raises(OnlineStoreUnavailable, match="apply the feature repo") as first:
@@ -177,7 +181,8 @@ def test_a_failed_resolution_is_retried_only_after_the_back_off(
 
 
 def test_a_retry_that_fails_again_starts_a_new_back_off(
-        store_copy, resolve_calls: list[float], clock: Callable[[float], None]) -> None:
+    store_copy, resolve_calls: list[float], clock: Callable[[float], None]
+) -> None:
     reader = reader_for(store_copy())
     for expected_calls in (1, 2):
         for _ in range(3):
@@ -227,8 +232,9 @@ def test_unreachable_redis_is_unavailable_fast(feature_store_home: Settings) -> 
     assert time.perf_counter() - started < 2.0  # no retry backoff
 
 
-def test_redis_fast_reader_equals_feast(store_copy, materialized_end: dt.datetime,
-                                        all_entities: list[dict[str, str | None]]) -> None:
+def test_redis_fast_reader_equals_feast(
+    store_copy, materialized_end: dt.datetime, all_entities: list[dict[str, str | None]]
+) -> None:
     require_service("Redis", "127.0.0.1", 6379)
     settings = store_copy(online_store="redis", redis_url="127.0.0.1:6379")
     project = f"fptest_{uuid.uuid4().hex[:10]}"  # its own key space

@@ -67,8 +67,7 @@ def test_carrier_performance_ignores_the_flights_own_day(feature_store_home: Set
     # ...while the same change to the day before does move it (the test can fail).
     past = flights["day"] == (DAY - dt.timedelta(days=1)).isoformat()
     rewritten = flights.assign(dep_delay=flights["dep_delay"].mask(past & ~flights["cancelled"], 600.0))
-    assert (carrier_performance_table(rewritten, DAY)["carrier_delay_rate_7d"]
-            > before["carrier_delay_rate_7d"]).any()
+    assert (carrier_performance_table(rewritten, DAY)["carrier_delay_rate_7d"] > before["carrier_delay_rate_7d"]).any()
 
 
 def test_carrier_performance_matches_a_direct_count(feature_store_home: Settings) -> None:
@@ -85,11 +84,15 @@ def test_carrier_performance_matches_a_direct_count(feature_store_home: Settings
 
 def test_a_flight_still_in_the_air_at_midnight_is_not_yet_counted() -> None:
     late_evening = pd.Timestamp("2013-01-09 23:50", tz="America/New_York").tz_convert("UTC")
-    flights = pd.DataFrame({
-        "day": ["2013-01-09", "2013-01-09"], "carrier": ["UA", "UA"],
-        "sched_dep_utc": [late_evening, late_evening - pd.Timedelta(hours=5)],
-        "dep_delay": [30.0, 20.0], "cancelled": [False, False],
-    })
+    flights = pd.DataFrame(
+        {
+            "day": ["2013-01-09", "2013-01-09"],
+            "carrier": ["UA", "UA"],
+            "sched_dep_utc": [late_evening, late_evening - pd.Timedelta(hours=5)],
+            "dep_delay": [30.0, 20.0],
+            "cancelled": [False, False],
+        }
+    )
     table = carrier_performance_table(flights, DAY)
     assert table["carrier_flights_7d"].tolist() == [1.0]  # only the one that left before 00:00
 
@@ -106,8 +109,10 @@ def test_rebuild_is_byte_identical(store_copy) -> None:
 
     def digests() -> dict[str, str]:
         root = settings.lake_dir / "features"
-        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*.parquet"))}
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*.parquet"))
+        }
 
     before = digests()
     counts = build_feature_tables(settings, settings.demo_days())
@@ -121,12 +126,14 @@ def test_origin_recent_uses_only_what_had_happened_by_each_hour() -> None:
     def flight(sched: str, delay: float | None) -> dict:
         return {"origin": "JFK", "sched_dep_utc": pd.Timestamp(sched, tz="UTC"), "dep_delay": delay}
 
-    flights = pd.DataFrame([
-        flight("2013-01-10 15:00", 30.0),   # leaves 15:30
-        flight("2013-01-10 15:30", None),   # cancelled: never leaves, waits forever
-        flight("2013-01-10 16:30", 10.0),   # leaves 16:40
-        flight("2013-01-10 16:50", 200.0),  # leaves 20:10: still waiting at 17:00 and 18:00
-    ])
+    flights = pd.DataFrame(
+        [
+            flight("2013-01-10 15:00", 30.0),  # leaves 15:30
+            flight("2013-01-10 15:30", None),  # cancelled: never leaves, waits forever
+            flight("2013-01-10 16:30", 10.0),  # leaves 16:40
+            flight("2013-01-10 16:50", 200.0),  # leaves 20:10: still waiting at 17:00 and 18:00
+        ]
+    )
     table = origin_recent_table(flights, dt.date(2013, 1, 10)).set_index("event_timestamp")
     at = lambda h: table.loc[pd.Timestamp(f"2013-01-10 {h}:00", tz="UTC")]  # noqa: E731
     # At 16:00 only the 15:30 departure had happened; the cancelled one is waiting.
@@ -145,23 +152,31 @@ def _local(day: dt.date, hhmm: str) -> pd.Timestamp:
 def _flight(origin: str, dest: str, day: dt.date, hhmm: str, delay: float | None) -> dict:
     """One curated-shaped flight (naive local wall time + UTC, as the lake holds them)."""
     local = _local(day, hhmm)
-    return {"day": day.isoformat(), "origin": origin, "dest": dest, "carrier": "UA",
-            "sched_dep_local": local,
-            "sched_dep_utc": local.tz_localize("America/New_York", ambiguous=True).tz_convert("UTC"),
-            "dep_delay": delay, "cancelled": delay is None}
+    return {
+        "day": day.isoformat(),
+        "origin": origin,
+        "dest": dest,
+        "carrier": "UA",
+        "sched_dep_local": local,
+        "sched_dep_utc": local.tz_localize("America/New_York", ambiguous=True).tz_convert("UTC"),
+        "dep_delay": delay,
+        "cancelled": delay is None,
+    }
 
 
 def test_route_performance_counts_only_the_14_days_before_and_departed_flights() -> None:
     d = lambda k: DAY - dt.timedelta(days=k)  # noqa: E731
-    flights = pd.DataFrame([
-        _flight("JFK", "LAX", d(1), "10:00", 30.0),   # counts, late
-        _flight("JFK", "LAX", d(14), "12:00", 0.0),   # counts, first day of the window
-        _flight("JFK", "LAX", d(1), "23:50", 30.0),   # leaves 00:20 on DAY: unknown at midnight
-        _flight("JFK", "LAX", d(15), "12:00", 60.0),  # before the window
-        _flight("JFK", "LAX", DAY, "06:00", 100.0),   # the flight's own day
-        _flight("JFK", "LAX", d(2), "09:00", None),   # cancelled: never departed
-        _flight("EWR", "LAX", d(1), "09:00", 0.0),    # another route
-    ])
+    flights = pd.DataFrame(
+        [
+            _flight("JFK", "LAX", d(1), "10:00", 30.0),  # counts, late
+            _flight("JFK", "LAX", d(14), "12:00", 0.0),  # counts, first day of the window
+            _flight("JFK", "LAX", d(1), "23:50", 30.0),  # leaves 00:20 on DAY: unknown at midnight
+            _flight("JFK", "LAX", d(15), "12:00", 60.0),  # before the window
+            _flight("JFK", "LAX", DAY, "06:00", 100.0),  # the flight's own day
+            _flight("JFK", "LAX", d(2), "09:00", None),  # cancelled: never departed
+            _flight("EWR", "LAX", d(1), "09:00", 0.0),  # another route
+        ]
+    )
     table = route_performance_table(flights, DAY).set_index("route")
     assert table.index.tolist() == ["EWR-LAX", "JFK-LAX"]
     assert table.loc["JFK-LAX", "route_flights_14d"] == 2.0
@@ -180,16 +195,16 @@ def test_route_performance_ignores_the_flights_own_day(feature_store_home: Setti
     # ...while the same change to the day before does move it (the test can fail).
     past = flights["day"] == (DAY - dt.timedelta(days=1)).isoformat()
     rewritten = flights.assign(dep_delay=flights["dep_delay"].mask(past & ~flights["cancelled"], 600.0))
-    assert (route_performance_table(rewritten, DAY)["route_delay_rate_14d"]
-            > before["route_delay_rate_14d"]).any()
+    assert (route_performance_table(rewritten, DAY)["route_delay_rate_14d"] > before["route_delay_rate_14d"]).any()
 
 
 def test_route_performance_matches_a_direct_count(feature_store_home: Settings) -> None:
     flights = _flights(feature_store_home)
     table = route_performance_table(flights, DAY).set_index("route")
     window = [(DAY - dt.timedelta(days=k)).isoformat() for k in range(1, 15)]
-    route = flights[(flights["origin"] == "JFK") & (flights["dest"] == "LAX") & flights["day"].isin(window)
-                    & ~flights["cancelled"]]
+    route = flights[
+        (flights["origin"] == "JFK") & (flights["dest"] == "LAX") & flights["day"].isin(window) & ~flights["cancelled"]
+    ]
     departed_at = route["sched_dep_utc"] + pd.to_timedelta(route["dep_delay"], unit="min")
     departed = route[departed_at < local_midnight_utc(DAY)]
     assert len(departed) > 50
@@ -198,16 +213,21 @@ def test_route_performance_matches_a_direct_count(feature_store_home: Settings) 
 
 
 def test_origin_schedule_counts_every_scheduled_departure_of_the_hour() -> None:
-    flights = pd.DataFrame([
-        _flight("JFK", "LAX", DAY, "08:05", 0.0),
-        _flight("JFK", "SFO", DAY, "08:55", None),   # cancelled: still on the published schedule
-        _flight("JFK", "LAX", DAY, "09:10", 300.0),  # counted in its scheduled hour, not when it left
-        _flight("LGA", "ORD", DAY, "08:30", 0.0),
-        _flight("JFK", "LAX", DAY - dt.timedelta(days=1), "08:15", 0.0),  # another day
-    ])
+    flights = pd.DataFrame(
+        [
+            _flight("JFK", "LAX", DAY, "08:05", 0.0),
+            _flight("JFK", "SFO", DAY, "08:55", None),  # cancelled: still on the published schedule
+            _flight("JFK", "LAX", DAY, "09:10", 300.0),  # counted in its scheduled hour, not when it left
+            _flight("LGA", "ORD", DAY, "08:30", 0.0),
+            _flight("JFK", "LAX", DAY - dt.timedelta(days=1), "08:15", 0.0),  # another day
+        ]
+    )
     table = origin_schedule_table(flights, DAY).set_index("origin_hour")
     assert table["origin_sched_departures_hour"].to_dict() == {
-        "JFK|2013-01-10T08": 2.0, "JFK|2013-01-10T09": 1.0, "LGA|2013-01-10T08": 1.0}
+        "JFK|2013-01-10T08": 2.0,
+        "JFK|2013-01-10T09": 1.0,
+        "LGA|2013-01-10T08": 1.0,
+    }
     # Known from the midnight that starts the day: before any of its departures.
     assert (table["event_timestamp"] == pd.Timestamp("2013-01-10 05:00", tz="UTC")).all()
 

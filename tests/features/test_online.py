@@ -25,8 +25,11 @@ from tests.conftest import require_service
 ENTITIES: list[dict[str, str | None]] = [
     entity_keys(origin, dest, tailnum, carrier, dt.datetime(2013, 1, 14, hour, 30))
     for origin, dest, tailnum, carrier, hour in [
-        ("EWR", "IAH", "N14228", "UA", 8), ("JFK", "MIA", "N619AA", "AA", 9), ("LGA", "ATL", "N24211", "DL", 10),
-        ("JFK", "BOS", "N516JB", "B6", 14), ("LGA", "ORD", "N3ALAA", "MQ", 17),
+        ("EWR", "IAH", "N14228", "UA", 8),
+        ("JFK", "MIA", "N619AA", "AA", 9),
+        ("LGA", "ATL", "N24211", "DL", 10),
+        ("JFK", "BOS", "N516JB", "B6", 14),
+        ("LGA", "ORD", "N3ALAA", "MQ", 17),
     ]
 ]
 
@@ -44,7 +47,8 @@ def _assert_same(online: list, offline: pd.DataFrame) -> None:
 
 
 def test_online_equals_offline_at_the_end_of_the_materialized_interval(
-        feature_store_home: Settings, materialized_end: dt.datetime) -> None:
+    feature_store_home: Settings, materialized_end: dt.datetime
+) -> None:
     online = OnlineFeatureReader(feature_store_home).read(ENTITIES)
     offline = _offline_at(feature_store_home, ENTITIES, materialized_end)
     _assert_same(online, offline)
@@ -59,10 +63,12 @@ def test_online_equals_offline_at_the_end_of_the_materialized_interval(
 
 def test_unknown_or_absent_tailnum_is_a_missing_plane_not_an_error(feature_store_home: Settings) -> None:
     plane = list(contract.FEATURE_VIEWS["plane_profile"])
-    unknown, absent = OnlineFeatureReader(feature_store_home).read([
-        {**ENTITIES[1], "tailnum": "N0TAPLANE"},
-        {**ENTITIES[1], "tailnum": None},
-    ])
+    unknown, absent = OnlineFeatureReader(feature_store_home).read(
+        [
+            {**ENTITIES[1], "tailnum": "N0TAPLANE"},
+            {**ENTITIES[1], "tailnum": None},
+        ]
+    )
     for features in (unknown, absent):
         assert all(features.values[name] is None for name in plane)
         assert set(plane) <= set(features.missing)
@@ -91,9 +97,11 @@ def test_a_store_never_applied_is_unavailable(settings: Settings) -> None:
 
 def test_redis_timeouts_are_added_unless_given() -> None:
     assert redis_connection_string("redis:6379") == (
-        "redis:6379,socket_timeout=0.5,socket_connect_timeout=0.5,retry=null")
+        "redis:6379,socket_timeout=0.5,socket_connect_timeout=0.5,retry=null"
+    )
     assert redis_connection_string("redis:6379,socket_timeout=2") == (
-        "redis:6379,socket_timeout=2,socket_connect_timeout=0.5,retry=null")
+        "redis:6379,socket_timeout=2,socket_connect_timeout=0.5,retry=null"
+    )
 
 
 def test_importing_the_reader_does_not_import_feast() -> None:

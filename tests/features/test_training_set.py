@@ -30,8 +30,9 @@ def _curated(settings: Settings, days: list[dt.date]) -> pd.DataFrame:
     return lake.read_partitions(settings.lake_dir, "curated", "flights", days)
 
 
-def test_one_row_per_curated_flight_in_a_stable_order(feature_store_home: Settings,
-                                                      training_frame: pd.DataFrame) -> None:
+def test_one_row_per_curated_flight_in_a_stable_order(
+    feature_store_home: Settings, training_frame: pd.DataFrame
+) -> None:
     flights = _curated(feature_store_home, feature_store_home.demo_days())
     assert len(training_frame) == len(flights)
     assert list(training_frame.columns) == columns()
@@ -62,8 +63,9 @@ def test_label_and_types(feature_store_home: Settings, training_frame: pd.DataFr
     assert training_frame["wx_temp"].notna().mean() > 0.95
 
 
-def test_flights_sharing_keys_and_time_each_keep_their_row(feature_store_home: Settings,
-                                                           training_frame: pd.DataFrame) -> None:
+def test_flights_sharing_keys_and_time_each_keep_their_row(
+    feature_store_home: Settings, training_frame: pd.DataFrame
+) -> None:
     shared = training_frame.duplicated(["origin", "carrier", "event_timestamp"], keep=False)
     assert shared.sum() > 100  # the real data has them (e.g. two UA departures at 06:00 from EWR)
     # Force the extreme case: the same entity row three times.
@@ -75,12 +77,14 @@ def test_flights_sharing_keys_and_time_each_keep_their_row(feature_store_home: S
     pd.testing.assert_frame_equal(first.drop(columns="_row"), second.drop(columns="_row"))
 
 
-def test_carrier_performance_comes_from_the_days_before(feature_store_home: Settings,
-                                                        training_frame: pd.DataFrame) -> None:
+def test_carrier_performance_comes_from_the_days_before(
+    feature_store_home: Settings, training_frame: pd.DataFrame
+) -> None:
     flights = _curated(feature_store_home, feature_store_home.demo_days())
     expected = carrier_performance_table(flights, DAY).set_index("carrier")["carrier_delay_rate_7d"]
-    rows = training_frame[(training_frame["day"] == DAY.isoformat())
-                          & (training_frame["event_timestamp"] >= local_midnight_utc(DAY))]
+    rows = training_frame[
+        (training_frame["day"] == DAY.isoformat()) & (training_frame["event_timestamp"] >= local_midnight_utc(DAY))
+    ]
     assert len(rows) > 500
     got = rows.set_index("carrier")["carrier_delay_rate_7d"]
     assert np.allclose(got.to_numpy(), expected.reindex(got.index).to_numpy(), equal_nan=True)
@@ -110,30 +114,39 @@ def test_a_weather_value_from_after_prediction_time_never_leaks(store_copy) -> N
     apply_repo(settings)
 
     out = training_set(settings, [DAY])
-    row = out[(out["carrier"] == target["carrier"]) & (out["flight"] == target["flight"])
-              & (out["origin"] == "JFK") & (out["sched_dep_utc"] == target["sched_dep_utc"])]
+    row = out[
+        (out["carrier"] == target["carrier"])
+        & (out["flight"] == target["flight"])
+        & (out["origin"] == "JFK")
+        & (out["sched_dep_utc"] == target["sched_dep_utc"])
+    ]
     assert row["wx_temp"].item() == -99.0
     seen_future = out[out["wx_temp"] == 999.0]
     assert (seen_future["event_timestamp"] >= planted["event_timestamp"].iloc[0]).all()
     assert (out["wx_temp"] == 999.0).any()  # flights predicted later do see it: it is in the data
 
 
-def test_route_and_schedule_features_match_their_views(feature_store_home: Settings,
-                                                       training_frame: pd.DataFrame) -> None:
+def test_route_and_schedule_features_match_their_views(
+    feature_store_home: Settings, training_frame: pd.DataFrame
+) -> None:
     flights = _curated(feature_store_home, feature_store_home.demo_days())
-    rows = training_frame[(training_frame["day"] == DAY.isoformat())
-                          & (training_frame["event_timestamp"] >= local_midnight_utc(DAY))]
+    rows = training_frame[
+        (training_frame["day"] == DAY.isoformat()) & (training_frame["event_timestamp"] >= local_midnight_utc(DAY))
+    ]
     assert len(rows) > 500
     # Route: the DAY row of the route view, looked up by the route key of each flight.
     expected = route_performance_table(flights, DAY).set_index("route")["route_delay_rate_14d"]
     routes = [route_key(o, d) for o, d in zip(rows["origin"], rows["dest"], strict=True)]
-    assert np.allclose(rows["route_delay_rate_14d"].to_numpy(), expected.reindex(routes).to_numpy(),
-                       equal_nan=True)
+    assert np.allclose(rows["route_delay_rate_14d"].to_numpy(), expected.reindex(routes).to_numpy(), equal_nan=True)
     assert rows["route_delay_rate_14d"].notna().mean() > 0.9
     # Schedule: counted independently, from the training set itself (cancelled flights included).
     hour = rows.assign(hour=rows["sched_dep_local"].dt.hour)
-    same_hour = training_frame[training_frame["day"] == DAY.isoformat()].assign(
-        hour=lambda f: f["sched_dep_local"].dt.hour).groupby(["origin", "hour"]).size()
+    same_hour = (
+        training_frame[training_frame["day"] == DAY.isoformat()]
+        .assign(hour=lambda f: f["sched_dep_local"].dt.hour)
+        .groupby(["origin", "hour"])
+        .size()
+    )
     want = same_hour.reindex(pd.MultiIndex.from_frame(hour[["origin", "hour"]])).to_numpy(dtype=float)
     assert rows["origin_sched_departures_hour"].tolist() == want.tolist()
 
@@ -150,11 +163,16 @@ def test_composite_keys_are_join_keys_not_model_inputs(training_frame: pd.DataFr
 def test_entity_frame_builds_its_keys_with_entity_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     # Two flights at 01:30 on the fall-back night: EDT then EST, one wall-clock hour.
     local = pd.Series(pd.to_datetime(["2013-11-03 01:30", "2013-11-03 01:30", "2013-11-03 08:59"]))
-    flights = pd.DataFrame({
-        "origin": ["JFK", "JFK", "LGA"], "dest": ["LAX", "SFO", "ORD"], "tailnum": ["N1", None, "N3"],
-        "carrier": ["AA", "B6", "UA"], "sched_dep_local": local,
-        "sched_dep_utc": pd.to_datetime(["2013-11-03 05:30", "2013-11-03 06:30", "2013-11-03 13:59"], utc=True),
-    })
+    flights = pd.DataFrame(
+        {
+            "origin": ["JFK", "JFK", "LGA"],
+            "dest": ["LAX", "SFO", "ORD"],
+            "tailnum": ["N1", None, "N3"],
+            "carrier": ["AA", "B6", "UA"],
+            "sched_dep_local": local,
+            "sched_dep_utc": pd.to_datetime(["2013-11-03 05:30", "2013-11-03 06:30", "2013-11-03 13:59"], utc=True),
+        }
+    )
     calls = []
 
     def spy(*args: object) -> dict[str, str]:
@@ -181,13 +199,16 @@ def test_route_and_schedule_rows_from_after_prediction_time_never_leak(store_cop
     flights = lake.read_partitions(settings.lake_dir, "curated", "flights", [DAY])
     target = flights[(flights["origin"] == "JFK") & (flights["sched_dep_local"].dt.hour == 14)].iloc[0]
     prediction_time = target["sched_dep_utc"] - settings.horizon
-    keys = entity_keys(target["origin"], target["dest"], target["tailnum"], target["carrier"],
-                       target["sched_dep_local"])
+    keys = entity_keys(
+        target["origin"], target["dest"], target["tailnum"], target["carrier"], target["sched_dep_local"]
+    )
     minute = pd.Timedelta(minutes=1)
     # Per view: a row one minute after the target's prediction time (must not reach it) and one
     # a minute before (must, or the test proves nothing; it also outranks the real midnight row).
-    plants = {"route_performance": ("route", "route_delay_rate_14d", [0.999, 0.111]),
-              "origin_schedule": ("origin_hour", "origin_sched_departures_hour", [999.0, 11.0])}
+    plants = {
+        "route_performance": ("route", "route_delay_rate_14d", [0.999, 0.111]),
+        "origin_schedule": ("origin_hour", "origin_sched_departures_hour", [999.0, 11.0]),
+    }
     for view, (key, feature, values) in plants.items():
         path = day_file(settings.lake_dir, view, DAY)
         table = pd.read_parquet(path)
@@ -200,10 +221,17 @@ def test_route_and_schedule_rows_from_after_prediction_time_never_leak(store_cop
     apply_repo(settings)
 
     out = training_set(settings, [DAY])
-    row = out[(out["carrier"] == target["carrier"]) & (out["flight"] == target["flight"])
-              & (out["origin"] == "JFK") & (out["sched_dep_utc"] == target["sched_dep_utc"])]
+    row = out[
+        (out["carrier"] == target["carrier"])
+        & (out["flight"] == target["flight"])
+        & (out["origin"] == "JFK")
+        & (out["sched_dep_utc"] == target["sched_dep_utc"])
+    ]
     assert row["route_delay_rate_14d"].item() == 0.111
     assert row["origin_sched_departures_hour"].item() == 11.0
-    late = out[(out["event_timestamp"] >= prediction_time + minute) & (out["origin"] == "JFK")
-               & (out["dest"] == target["dest"])]
+    late = out[
+        (out["event_timestamp"] >= prediction_time + minute)
+        & (out["origin"] == "JFK")
+        & (out["dest"] == target["dest"])
+    ]
     assert (late["route_delay_rate_14d"] == 0.999).any()  # flights predicted later do see it

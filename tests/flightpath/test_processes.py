@@ -9,9 +9,11 @@ from flightpath.processes import stop_process_group
 
 def test_stopping_the_group_stops_the_grandchildren_too() -> None:
     # A parent that starts a long-lived child and ignores SIGTERM itself is killed after the timeout.
-    code = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-            "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-            "print(c.pid, flush=True); time.sleep(60)")
+    code = (
+        "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "print(c.pid, flush=True); time.sleep(60)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
     child = int(proc.stdout.readline())  # type: ignore[union-attr]
     started = time.monotonic()

@@ -85,9 +85,7 @@ def design_ports() -> dict[str, int]:
     text = doc.read_text()
     section = text.split("## Ports", 1)[1].split("\n## ", 1)[0]
     body = "\n".join(line for line in section.splitlines()[1:] if line.strip())
-    ports = {
-        m.group(1).strip(): int(m.group(2)) for m in re.finditer(r"([A-Za-z][A-Za-z .]*?)\s+(\d{2,5})", body)
-    }
+    ports = {m.group(1).strip(): int(m.group(2)) for m in re.finditer(r"([A-Za-z][A-Za-z .]*?)\s+(\d{2,5})", body)}
     assert len(ports) >= 5, f"could not parse the port list of {doc}: {body!r}"
     return ports
 

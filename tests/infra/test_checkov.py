@@ -19,9 +19,7 @@ def test_every_checkov_skip_has_a_reason() -> None:
     skips = [line for line in lines if re.match(r"\s*-\s*CKV", line)]
     assert skips, "no skip list found"
     for line in skips:
-        assert re.match(r"\s*-\s*CKV2?_[A-Z0-9]+_\d+\s+#\s*\S.{10,}", line), (
-            f"skip without a reason: {line!r}"
-        )
+        assert re.match(r"\s*-\s*CKV2?_[A-Z0-9]+_\d+\s+#\s*\S.{10,}", line), f"skip without a reason: {line!r}"
     inline = [
         (path, line)
         for path in [*REPO.glob("infra/**/*"), *REPO.glob("k8s/**/*"), REPO / "docker-compose.yml"]
@@ -30,17 +28,13 @@ def test_every_checkov_skip_has_a_reason() -> None:
         if "checkov:skip=CKV" in line
     ]
     for path, line in inline:
-        assert re.search(r"checkov:skip=CKV2?_[A-Z0-9]+_\d+:\s*\S.{10,}", line), (
-            f"{path}: inline skip without a reason"
-        )
+        assert re.search(r"checkov:skip=CKV2?_[A-Z0-9]+_\d+:\s*\S.{10,}", line), f"{path}: inline skip without a reason"
 
 
 def _checkov(tool, h, *args: str) -> None:
     checkov = tool("checkov")
     proc = h.run([checkov, "--config-file", CONFIG, *args], timeout=300)
-    assert proc.returncode == 0, (
-        f"checkov {' '.join(args)} failed:\n{proc.stdout[-6000:]}{proc.stderr[-2000:]}"
-    )
+    assert proc.returncode == 0, f"checkov {' '.join(args)} failed:\n{proc.stdout[-6000:]}{proc.stderr[-2000:]}"
 
 
 @pytest.mark.integration

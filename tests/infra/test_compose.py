@@ -159,9 +159,7 @@ def test_design_ports_are_published_where_the_stack_runs_them(
     compose: dict[str, Any], design_ports: dict[str, int]
 ) -> None:
     published = {
-        int(str(p).split(":")[-2]): name
-        for name, svc in services(compose).items()
-        for p in svc.get("ports", [])
+        int(str(p).split(":")[-2]): name for name, svc in services(compose).items() for p in svc.get("ports", [])
     }
     expected = {
         "serving": "serving",
@@ -198,9 +196,7 @@ def test_flightpath_services_share_the_stack_settings(compose: dict[str, Any]) -
     assert shared["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert shared["FLIGHTPATH_PREDICTION_LOG_URL"].startswith("postgresql+psycopg://")
     runs_flightpath = [
-        n
-        for n, s in services(compose).items()
-        if str(s.get("image", "")).startswith("flightpath-") and n != "mlflow"
+        n for n, s in services(compose).items() if str(s.get("image", "")).startswith("flightpath-") and n != "mlflow"
     ]
     assert {"serving", "airflow-scheduler"} <= set(runs_flightpath)
     for name in runs_flightpath:
@@ -234,9 +230,7 @@ def test_urls_point_at_services_and_databases_exist(compose: dict[str, Any], rep
         parsed = urlparse(url)
         assert parsed.hostname == "postgres" and parsed.port == 5432, url
         database = parsed.path.lstrip("/")
-        assert database in created and parsed.username == database, (
-            f"{url}: role/database not created by init"
-        )
+        assert database in created and parsed.username == database, f"{url}: role/database not created by init"
     pg_env = env_of(svcs["postgres"])
     for name in created:
         assert f"POSTGRES_{name.upper()}_PASSWORD" in pg_env, f"postgres service lacks the {name} password"
@@ -246,9 +240,7 @@ def test_urls_point_at_services_and_databases_exist(compose: dict[str, Any], rep
             assert host in svcs, f"{url} points at {host}, which is not a compose service"
 
 
-def test_airflow_components_share_secret_executor_and_api_url(
-    compose: dict[str, Any], repo_root: Path
-) -> None:
+def test_airflow_components_share_secret_executor_and_api_url(compose: dict[str, Any], repo_root: Path) -> None:
     from flightpath.settings import PROJECT_ROOT, Settings
 
     airflow = {n: env_of(s) for n, s in services(compose).items() if n.startswith("airflow-")}
@@ -292,9 +284,7 @@ def test_prometheus_scrapes_serving_metrics(repo_root: Path, compose: dict[str, 
     assert serving.get("metrics_path", "/metrics") == "/metrics"
     targets = [t for sc in serving["static_configs"] for t in sc["targets"]]
     assert targets == ["serving:8000"]
-    datasource = h.load_yaml(
-        repo_root / "infra" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
-    )
+    datasource = h.load_yaml(repo_root / "infra" / "grafana" / "provisioning" / "datasources" / "prometheus.yml")
     urls = [d["url"] for d in datasource["datasources"] if d["type"] == "prometheus"]
     assert urls == ["http://prometheus:9090"]
     mounted = [v for v in services(compose)["prometheus"]["volumes"] if "prometheus.yml" in v]
@@ -311,14 +301,10 @@ def test_commands_name_real_cli_subcommands(compose: dict[str, Any], cli_command
             used += [(name, sub) for sub in h.flightpath_subcommands(svc.get(key))]
         test = (svc.get("healthcheck") or {}).get("test")
         if isinstance(test, list) and test and test[0] in {"CMD", "CMD-SHELL"}:
-            used += [
-                (name, sub) for sub in h.flightpath_subcommands(test[1:] if test[0] == "CMD" else test[1])
-            ]
+            used += [(name, sub) for sub in h.flightpath_subcommands(test[1:] if test[0] == "CMD" else test[1])]
     assert services(compose)["serving"]["command"] == ["python", "-m", "serving"], "serving runs `python -m serving`"
     unknown = [(n, sub) for n, sub in used if sub not in cli_command_names]
-    assert not unknown, (
-        f"subcommands not registered on cli.main:app {sorted(cli_command_names)}: {unknown}"
-    )
+    assert not unknown, f"subcommands not registered on cli.main:app {sorted(cli_command_names)}: {unknown}"
 
 
 def test_yaml_lint(tool, h) -> None:

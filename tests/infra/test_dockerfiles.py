@@ -93,9 +93,7 @@ def test_serving_image_has_no_torch_or_airflow_group(h) -> None:
 
 
 def test_mlflow_server_version_matches_constraints(h) -> None:
-    pins = dict(
-        line.split("==", 1) for line in (REPO / "constraints.txt").read_text().splitlines() if "==" in line
-    )
+    pins = dict(line.split("==", 1) for line in (REPO / "constraints.txt").read_text().splitlines() if "==" in line)
     text = " ".join(rest for word, rest in instructions("mlflow", h) if word == "RUN")
     assert f"mlflow=={pins['mlflow']}" in text, f"mlflow pin differs from constraints.txt ({pins['mlflow']})"
     assert "psycopg" in text and "psycopg" in pins, "psycopg must be installed (and pinned) for PostgreSQL"
@@ -220,9 +218,7 @@ def test_image_contains_the_code_its_entrypoints_import(name: str, h) -> None:
     copied = copied_packages(name, h)
     assert needed <= copied, f"{name} code imports {sorted(needed - copied)}, which the image does not copy"
     if name == "serving":
-        assert not third_party & NEVER_IN_SERVING, (
-            f"serving's import closure reaches {third_party & NEVER_IN_SERVING}"
-        )
+        assert not third_party & NEVER_IN_SERVING, f"serving's import closure reaches {third_party & NEVER_IN_SERVING}"
 
 
 def pip_requirements(run: str) -> list[str]:
@@ -279,9 +275,7 @@ def test_image_dependencies_cover_third_party_imports(name: str, h) -> None:
     extras, roots = IMAGES[name]
     run = next(rest for word, rest in instructions(name, h) if word == "RUN" and "pip install" in rest)
     explicit = pip_requirements(run)
-    wanted = (
-        project["dependencies"] + [r for e in extras for r in project["optional-dependencies"][e]] + explicit
-    )
+    wanted = project["dependencies"] + [r for e in extras for r in project["optional-dependencies"][e]] + explicit
     installed = _installed_distributions(wanted)
     providers = packages_distributions()
     _, third_party = import_closure(roots)
@@ -304,9 +298,7 @@ def test_env_and_command(name: str, h, check_env_name, cli_command_names) -> Non
     cmd = [argv_of(rest) for word, rest in ins if word in {"CMD", "ENTRYPOINT"}]
     for argv in cmd:
         for sub in h.flightpath_subcommands(argv):
-            assert sub in cli_command_names, (
-                f"{name}.Dockerfile runs `flightpath {sub}`: not a CLI subcommand"
-            )
+            assert sub in cli_command_names, f"{name}.Dockerfile runs `flightpath {sub}`: not a CLI subcommand"
     if name == "serving":
         assert cmd[-1] == ["python", "-m", "serving"]  # the image holds no CLI: only what serving imports
         healthcheck = " ".join(rest for word, rest in ins if word == "HEALTHCHECK")

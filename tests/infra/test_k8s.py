@@ -24,18 +24,14 @@ def test_overlays_exist(h) -> None:
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS, ids=lambda v: v or "latest")
-def test_rendered_overlays_pass_strict_schema_validation(
-    rendered_overlays, tool, h, tmp_path: Path, version
-) -> None:
+def test_rendered_overlays_pass_strict_schema_validation(rendered_overlays, tool, h, tmp_path: Path, version) -> None:
     validate = tool("kubernetes-validate")
     for name, (text, _) in rendered_overlays.items():
         path = tmp_path / f"{name}.yaml"
         path.write_text(text)
         cmd = [validate, "--strict", "--quiet", *(["-k", version] if version else []), str(path)]
         proc = h.run(cmd)
-        assert proc.returncode == 0, (
-            f"{name} overlay failed kubernetes-validate --strict:\n{proc.stdout}{proc.stderr}"
-        )
+        assert proc.returncode == 0, f"{name} overlay failed kubernetes-validate --strict:\n{proc.stdout}{proc.stderr}"
 
 
 def test_strict_validation_is_not_vacuous(tool, h, tmp_path: Path) -> None:
@@ -68,9 +64,7 @@ def test_base_has_the_expected_objects(rendered_overlays) -> None:
         assert any(k == "ConfigMap" and n.startswith("flightpath-config") for k, n in kinds)
         for d in docs:
             if d["kind"] != "Namespace":
-                assert d["metadata"].get("namespace") == "flightpath", (
-                    f"{name}: {d['kind']} outside the namespace"
-                )
+                assert d["metadata"].get("namespace") == "flightpath", f"{name}: {d['kind']} outside the namespace"
 
 
 def test_serving_deployment_shape(rendered_overlays) -> None:
@@ -91,32 +85,26 @@ def test_serving_deployment_shape(rendered_overlays) -> None:
         assert "/tmp" in mounts and "emptyDir" in volumes[mounts["/tmp"]]
         # the model cache lives under FLIGHTPATH_HOME (settings.models_dir = home / "models")
         config = next(
-            d
-            for d in docs
-            if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("flightpath-config")
+            d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("flightpath-config")
         )
         home = config["data"]["FLIGHTPATH_HOME"]
-        assert home in mounts and "emptyDir" in volumes[mounts[home]], (
-            f"{name}: no writable emptyDir at {home}"
-        )
+        assert home in mounts and "emptyDir" in volumes[mounts[home]], f"{name}: no writable emptyDir at {home}"
 
 
 def test_every_pod_is_non_root_with_probes_and_resources(rendered_overlays, h) -> None:
     for name, (_, docs) in rendered_overlays.items():
         for d in docs:
             for pod in h.pod_specs(d):
-                assert pod.get("securityContext", {}).get("runAsNonRoot") is True, (
-                    f"{name}: {d['metadata']['name']}"
-                )
+                assert pod.get("securityContext", {}).get("runAsNonRoot") is True, f"{name}: {d['metadata']['name']}"
                 assert pod.get("automountServiceAccountToken") is False, f"{name}: {d['metadata']['name']}"
                 for c in pod["containers"]:
                     where = f"{name}: {d['metadata']['name']}/{c['name']}"
                     assert c.get("readinessProbe") and c.get("livenessProbe"), where
                     assert c.get("resources", {}).get("limits", {}).get("memory"), where
                     sc = c.get("securityContext", {})
-                    assert sc.get("readOnlyRootFilesystem") is True and sc.get("capabilities", {}).get(
-                        "drop"
-                    ) == ["ALL"], where
+                    assert sc.get("readOnlyRootFilesystem") is True and sc.get("capabilities", {}).get("drop") == [
+                        "ALL"
+                    ], where
 
 
 def test_hpa_pdb_and_services_select_real_pods(rendered_overlays, h) -> None:
@@ -133,9 +121,7 @@ def test_hpa_pdb_and_services_select_real_pods(rendered_overlays, h) -> None:
             ports = {p["name"] for c in h.containers(deployments[svc_name]) for p in c.get("ports", [])}
             for port in svc["spec"]["ports"]:
                 if isinstance(port["targetPort"], str):
-                    assert port["targetPort"] in ports, (
-                        f"{name}: {svc_name} targets unknown port {port['targetPort']}"
-                    )
+                    assert port["targetPort"] in ports, f"{name}: {svc_name} targets unknown port {port['targetPort']}"
         pdb = by_kind(docs, "PodDisruptionBudget")["serving"]
         assert selects(pdb["spec"]["selector"]["matchLabels"]) == ["serving"]
         hpa = by_kind(docs, "HorizontalPodAutoscaler")["serving"]
@@ -163,9 +149,7 @@ def _ports_in(docs: list[dict[str, Any]], h) -> list[tuple[str, int, str]]:
         if d["kind"] == "NetworkPolicy":
             for rule in d["spec"].get("ingress", []):
                 found += [
-                    (name, p["port"], "networkpolicy")
-                    for p in rule.get("ports", [])
-                    if isinstance(p["port"], int)
+                    (name, p["port"], "networkpolicy") for p in rule.get("ports", []) if isinstance(p["port"], int)
                 ]
         for pod in h.pod_specs(d):
             annotations = d["spec"]["template"]["metadata"].get("annotations", {})
@@ -180,13 +164,9 @@ def _ports_in(docs: list[dict[str, Any]], h) -> list[tuple[str, int, str]]:
                         if isinstance(port, int):
                             found.append((name, port, probe))
                 argv = [str(a) for a in c.get("command", []) + c.get("args", [])]
-                found += [
-                    (name, int(v), "--port") for f, v in zip(argv, argv[1:], strict=False) if f == "--port"
-                ]
+                found += [(name, int(v), "--port") for f, v in zip(argv, argv[1:], strict=False) if f == "--port"]
                 for env in c.get("env", []):
-                    found += [
-                        (name, int(p), env["name"]) for p in re.findall(r":(\d{2,5})\b", env.get("value", ""))
-                    ]
+                    found += [(name, int(p), env["name"]) for p in re.findall(r":(\d{2,5})\b", env.get("value", ""))]
     return found
 
 
@@ -202,9 +182,7 @@ def test_every_port_is_a_design_port(rendered_overlays, allowed_ports: set[int],
                     assert p["nodePort"] in NODE_PORT_RANGE, f"{name}: nodePort {p['nodePort']}"
 
 
-def test_kind_config_maps_node_ports_to_design_ports(
-    rendered_overlays, repo_root: Path, allowed_ports, h
-) -> None:
+def test_kind_config_maps_node_ports_to_design_ports(rendered_overlays, repo_root: Path, allowed_ports, h) -> None:
     config = h.load_yaml(repo_root / "infra" / "kind-config.yaml")
     assert config["kind"] == "Cluster" and config["apiVersion"].startswith("kind.x-k8s.io/")
     mappings = [m for node in config["nodes"] for m in node.get("extraPortMappings", [])]
@@ -231,9 +209,7 @@ def test_local_overlays_use_local_images_without_pulling(rendered_overlays, repo
                 image = c["image"]
                 if image.startswith("flightpath-"):
                     assert image.split(":")[0].removeprefix("flightpath-") in dockerfiles, image
-                    assert c["imagePullPolicy"] in {"IfNotPresent", "Never"}, (
-                        f"{name}: {image} would be pulled"
-                    )
+                    assert c["imagePullPolicy"] in {"IfNotPresent", "Never"}, f"{name}: {image} would be pulled"
                     assert image in compose_images, f"{name}: {image} is not the tag compose builds"
                 else:
                     assert ":" in image and not image.endswith(":latest"), f"{name}: unpinned {image}"
@@ -244,27 +220,19 @@ def test_env_names_are_settings_fields_or_third_party(rendered_overlays, check_e
         problems = []
         for d in docs:
             if d["kind"] in {"ConfigMap", "Secret"}:
-                problems += [
-                    f"{d['metadata']['name']}: {r}" for k in d.get("data", {}) if (r := check_env_name(k))
-                ]
+                problems += [f"{d['metadata']['name']}: {r}" for k in d.get("data", {}) if (r := check_env_name(k))]
             for c in h.containers(d):
-                problems += [
-                    f"{c['name']}: {r}" for e in c.get("env", []) if (r := check_env_name(e["name"]))
-                ]
+                problems += [f"{c['name']}: {r}" for e in c.get("env", []) if (r := check_env_name(e["name"]))]
         assert not problems, f"{name}:\n" + "\n".join(problems)
 
 
-def test_configmap_agrees_with_compose_and_settings(
-    rendered_overlays, repo_root: Path, h, monkeypatch
-) -> None:
+def test_configmap_agrees_with_compose_and_settings(rendered_overlays, repo_root: Path, h, monkeypatch) -> None:
     from flightpath.settings import Settings
 
     shared = h.load_yaml(repo_root / "docker-compose.yml")["x-flightpath-env"]
     for name, (_, docs) in rendered_overlays.items():
         config = next(
-            d
-            for d in docs
-            if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("flightpath-config")
+            d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("flightpath-config")
         )
         data = config["data"]
         for key in (
@@ -273,9 +241,7 @@ def test_configmap_agrees_with_compose_and_settings(
             "FLIGHTPATH_REDIS_URL",
             "MLFLOW_TRACKING_URI",
         ):
-            assert data[key] == shared[key], (
-                f"{name}: {key} differs from compose ({data[key]} vs {shared[key]})"
-            )
+            assert data[key] == shared[key], f"{name}: {key} differs from compose ({data[key]} vs {shared[key]})"
         services = set(by_kind(docs, "Service"))
         assert data["FLIGHTPATH_REDIS_URL"].split(":")[0] in services
         assert data["MLFLOW_TRACKING_URI"].split("//")[1].split(":")[0] in services
@@ -291,16 +257,12 @@ def test_commands_name_real_cli_subcommands(rendered_overlays, cli_command_names
         used, serving_commands = [], []
         for d in docs:
             for c in h.containers(d):
-                used += [
-                    (c["name"], s) for s in h.flightpath_subcommands(c.get("command", []) + c.get("args", []))
-                ]
+                used += [(c["name"], s) for s in h.flightpath_subcommands(c.get("command", []) + c.get("args", []))]
                 if c["name"] == "serving":
                     serving_commands.append(c.get("command"))
         assert serving_commands == [["python", "-m", "serving"]], f"{name}: serving runs `python -m serving`"
         unknown = [u for u in used if u[1] not in cli_command_names]
-        assert not unknown, (
-            f"{name}: not registered on cli.main:app {sorted(cli_command_names)}: {unknown}"
-        )
+        assert not unknown, f"{name}: not registered on cli.main:app {sorted(cli_command_names)}: {unknown}"
 
 
 # Seconds the prediction-log flush and process exit get after the graceful shutdown, at least.

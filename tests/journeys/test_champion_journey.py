@@ -49,12 +49,14 @@ def _environment(home: Path, **extra: str) -> dict[str, str]:
     """The user's shell: no MLflow, Airflow or flightpath variables from whoever runs the tests."""
     dropped = ("MLFLOW_", "FLIGHTPATH_", "AIRFLOW", "PROMETHEUS_")
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(dropped)}
-    env.update({
-        "FLIGHTPATH_HOME": str(home),
-        "FLIGHTPATH_RELOAD_INTERVAL_S": str(RELOAD_S),
-        "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-        **extra,
-    })
+    env.update(
+        {
+            "FLIGHTPATH_HOME": str(home),
+            "FLIGHTPATH_RELOAD_INTERVAL_S": str(RELOAD_S),
+            "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+            **extra,
+        }
+    )
     return env
 
 
@@ -91,8 +93,13 @@ def _airflow_standalone(env: dict[str, str], settings: Settings, log: Path) -> I
     api_port = free_port()
     env = {**env, **airflow_env.standalone_env(settings, api_port, free_port(), free_port())}
     with log.open("ab") as out:
-        proc = subprocess.Popen([str(VENV / "bin" / "airflow"), "standalone"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(VENV / "bin" / "airflow"), "standalone"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     passwords = settings.airflow_home / "simple_auth_manager_passwords.json.generated"
     try:
         deadline = time.monotonic() + 180
@@ -157,8 +164,11 @@ def _predict(base: str, flight: dict) -> dict:
 
 
 def _champion(settings: Settings) -> str:
-    return str(registry_client(settings.mlflow_tracking_uri).get_model_version_by_alias(
-        settings.model_name, "champion").version)
+    return str(
+        registry_client(settings.mlflow_tracking_uri)
+        .get_model_version_by_alias(settings.model_name, "champion")
+        .version
+    )
 
 
 @pytest.mark.integration
@@ -170,8 +180,9 @@ def test_a_champion_promoted_from_airflow_is_served_followed_and_rolled_back(tmp
     stray_before = stray_db.exists()
 
     # 1. make demo: v1 is champion.
-    out = _run_make({**env, "FLIGHTPATH_SERVE_PORT": str(free_port())}, "demo", f"START={START}", f"END={END}",
-                    timeout=1200)
+    out = _run_make(
+        {**env, "FLIGHTPATH_SERVE_PORT": str(free_port())}, "demo", f"START={START}", f"END={END}", timeout=1200
+    )
     assert "Sample prediction" in out, out[-3000:]
     assert _champion(settings) == "1"
     from pipelines.demo import sample_flight
@@ -189,13 +200,16 @@ def test_a_champion_promoted_from_airflow_is_served_followed_and_rolled_back(tmp
                 assert time.monotonic() < deadline, "flightpath_demo was not parsed within 180 s"
                 time.sleep(2)
             assert api.patch("/api/v2/dags/flightpath_demo", json={"is_paused": False}).status_code == 200
-            run = api.post("/api/v2/dags/flightpath_demo/dagRuns",
-                           json={"logical_date": None, "conf": {"start": START, "end": END}})
+            run = api.post(
+                "/api/v2/dags/flightpath_demo/dagRuns",
+                json={"logical_date": None, "conf": {"start": START, "end": END}},
+            )
             assert run.status_code == 200, run.text
             run_id = run.json()["dag_run_id"]
             deadline = time.monotonic() + 900
             while (state := api.get(f"/api/v2/dags/flightpath_demo/dagRuns/{run_id}").json()["state"]) not in (
-                "success", "failed"
+                "success",
+                "failed",
             ):
                 assert time.monotonic() < deadline, f"DAG run still {state} after 900 s"
                 time.sleep(3)

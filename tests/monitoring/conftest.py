@@ -59,9 +59,7 @@ def make_frame(
     """n rows over n_days consecutive days; `shift` adds a constant to the named numeric columns."""
     rng = np.random.default_rng(seed)
     shift = shift or {}
-    df = pd.DataFrame(
-        {c: rng.normal(mean, std, n) + shift.get(c, 0.0) for c, (mean, std) in _NUMERIC_SCALE.items()}
-    )
+    df = pd.DataFrame({c: rng.normal(mean, std, n) + shift.get(c, 0.0) for c, (mean, std) in _NUMERIC_SCALE.items()})
     # Missing values like the real set: no plane profile for ~15% of flights, gusts mostly unreported.
     df.loc[rng.random(n) < 0.15, ["plane_year", "plane_seats", "plane_engines"]] = np.nan
     df.loc[rng.random(n) < 0.7, "wx_wind_gust"] = np.nan

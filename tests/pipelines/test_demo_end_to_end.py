@@ -20,12 +20,12 @@ from pipelines import demo
 START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 28)
 
 
-
 @pytest.mark.integration
 def test_dag_run_then_predict_over_http(airflow_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     env = {
         "FLIGHTPATH_HOME": str(airflow_settings.home),
-        "FLIGHTPATH_DEMO_START": START.isoformat(), "FLIGHTPATH_DEMO_END": END.isoformat(),
+        "FLIGHTPATH_DEMO_START": START.isoformat(),
+        "FLIGHTPATH_DEMO_END": END.isoformat(),
         "FLIGHTPATH_SERVE_PORT": str(free_port()),
     }
     for k, v in env.items():

@@ -38,9 +38,7 @@ def serving_settings(tmp_path: Path, registry: Registry) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def _served(
-    _registry_template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[object, FakeReader]]:
+def _served(_registry_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, FakeReader]]:
     """One app per test module (starting one costs ~0.7 s): the tiny model as champion v1."""
     from fastapi.testclient import TestClient
 

@@ -22,9 +22,14 @@ from flightpath.processes import NotReady, free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 90
-FLIGHT = {"carrier": "UA", "flight": 1545, "tailnum": "N14228", "origin": "EWR", "dest": "IAH",
-          "sched_dep_local": "2013-01-01T05:15"}
-
+FLIGHT = {
+    "carrier": "UA",
+    "flight": 1545,
+    "tailnum": "N14228",
+    "origin": "EWR",
+    "dest": "IAH",
+    "sched_dep_local": "2013-01-01T05:15",
+}
 
 
 @dataclass
@@ -41,8 +46,15 @@ def _environment(home: Path, registry: Registry, port: int, env: dict[str, str])
     # The caller's FLIGHTPATH_*/MLFLOW_*/PROMETHEUS_* variables must not leak into the service.
     prefixes = ("FLIGHTPATH_", "MLFLOW_", "PROMETHEUS_")
     environ = {k: v for k, v in os.environ.items() if not k.upper().startswith(prefixes)}
-    environ.update({"FLIGHTPATH_HOME": str(home), "FLIGHTPATH_SERVE_PORT": str(port),
-                    "MLFLOW_TRACKING_URI": registry.tracking_uri, "FLIGHTPATH_RELOAD_INTERVAL_S": "60", **env})
+    environ.update(
+        {
+            "FLIGHTPATH_HOME": str(home),
+            "FLIGHTPATH_SERVE_PORT": str(port),
+            "MLFLOW_TRACKING_URI": registry.tracking_uri,
+            "FLIGHTPATH_RELOAD_INTERVAL_S": "60",
+            **env,
+        }
+    )
     return environ
 
 
@@ -60,9 +72,14 @@ def serve(home: Path, registry: Registry, **env: str) -> Iterator[Service]:
     home.mkdir(parents=True, exist_ok=True)
     log = home / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "serve"], cwd=ROOT,
-                                env=_environment(home, registry, port, env),
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "serve"],
+            cwd=ROOT,
+            env=_environment(home, registry, port, env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     service = Service(proc, f"http://127.0.0.1:{port}", log)
     try:
         _wait_ready(service)

@@ -32,7 +32,6 @@ def require_redis_server() -> str:
     return path
 
 
-
 def _ping(port: int) -> bool:
     """True once the server answers PING with PONG (not LOADING, not refused)."""
     try:
@@ -58,9 +57,23 @@ class RedisServer:
         return f"127.0.0.1:{self.port}"
 
     def _args(self) -> list[str]:
-        return [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                "--logfile", str(self.data_dir / "redis.log")]
+        return [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+        ]
 
     def start(self) -> None:
         """Start (or restart, with the same data) and wait until it answers PING."""

@@ -30,13 +30,28 @@ BIAS = -1.0
 # One weight per numeric input, scaled to its units so the logit stays in a useful range and
 # every input moves the output.
 WEIGHTS: dict[str, float] = {
-    "wx_temp": 0.005, "wx_dewp": 0.003, "wx_humid": 0.004, "wx_wind_speed": 0.02, "wx_wind_gust": 0.01,
-    "wx_precip": 3.0, "wx_pressure": -0.0005, "wx_visib": -0.1,
-    "plane_year": 0.0002, "plane_seats": 0.001, "plane_engines": 0.05,
-    "carrier_delay_rate_7d": 2.0, "carrier_flights_7d": 0.0005,
-    "origin_dep_delay_2h": 0.01, "origin_backlog_2h": 0.05,
-    "route_delay_rate_14d": 1.5, "route_flights_14d": 0.001, "origin_sched_departures_hour": 0.02,
-    "sched_hour": 0.08, "sched_weekday": 0.03, "sched_month": 0.02, "days_to_holiday": -0.02,
+    "wx_temp": 0.005,
+    "wx_dewp": 0.003,
+    "wx_humid": 0.004,
+    "wx_wind_speed": 0.02,
+    "wx_wind_gust": 0.01,
+    "wx_precip": 3.0,
+    "wx_pressure": -0.0005,
+    "wx_visib": -0.1,
+    "plane_year": 0.0002,
+    "plane_seats": 0.001,
+    "plane_engines": 0.05,
+    "carrier_delay_rate_7d": 2.0,
+    "carrier_flights_7d": 0.0005,
+    "origin_dep_delay_2h": 0.01,
+    "origin_backlog_2h": 0.05,
+    "route_delay_rate_14d": 1.5,
+    "route_flights_14d": 0.001,
+    "origin_sched_departures_hour": 0.02,
+    "sched_hour": 0.08,
+    "sched_weekday": 0.03,
+    "sched_month": 0.02,
+    "days_to_holiday": -0.02,
 }
 assert set(WEIGHTS) == set(contract.NUMERIC_FEATURES)
 CATEGORY_WEIGHTS: dict[str, dict[str, float]] = {
@@ -47,8 +62,12 @@ CATEGORY_WEIGHTS: dict[str, dict[str, float]] = {
 
 
 def build_model(
-    *, inputs: tuple[str, ...] = contract.MODEL_INPUTS, bias: float = BIAS, threshold: float = THRESHOLD,
-    metadata: dict[str, str] | None = None, sigmoid: bool = True,
+    *,
+    inputs: tuple[str, ...] = contract.MODEL_INPUTS,
+    bias: float = BIAS,
+    threshold: float = THRESHOLD,
+    metadata: dict[str, str] | None = None,
+    sigmoid: bool = True,
 ) -> onnx.ModelProto:
     """A logistic regression over `inputs` as an ONNX graph (1-D inputs, output "probability")."""
     nodes, terms, inits = [], [], []
@@ -59,10 +78,17 @@ def build_model(
         if name in contract.CATEGORICAL_FEATURES:
             graph_inputs.append(helper.make_tensor_value_info(name, TensorProto.STRING, ["batch"]))
             table = CATEGORY_WEIGHTS[name]
-            nodes.append(helper.make_node(
-                "LabelEncoder", [name], [f"{name}_w"], domain="ai.onnx.ml",
-                keys_strings=list(table), values_floats=list(table.values()), default_float=0.0,
-            ))
+            nodes.append(
+                helper.make_node(
+                    "LabelEncoder",
+                    [name],
+                    [f"{name}_w"],
+                    domain="ai.onnx.ml",
+                    keys_strings=list(table),
+                    values_floats=list(table.values()),
+                    default_float=0.0,
+                )
+            )
         else:
             graph_inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch"]))
             inits.append(helper.make_tensor(f"{name}_coef", TensorProto.FLOAT, [], [WEIGHTS[name]]))
@@ -80,12 +106,16 @@ def build_model(
     out = helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch"])
     graph = helper.make_graph(nodes, "tiny_logreg", graph_inputs, [out], initializer=inits)
     model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 2)],
+        graph,
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 2)],
     )
     model.ir_version = 9
     props = {
-        "feature_service": "flight_delay_v1", "feature_service_version": contract.feature_service_version(),
-        "threshold": str(threshold), "train_window": "2013-01-01..2013-01-14", "code_version": "test",
+        "feature_service": "flight_delay_v1",
+        "feature_service_version": contract.feature_service_version(),
+        "threshold": str(threshold),
+        "train_window": "2013-01-01..2013-01-14",
+        "code_version": "test",
         "model_name": MODEL_NAME,
     }
     props.update(metadata or {})
@@ -116,7 +146,11 @@ class Registry:
     tracking_uri: str
 
     def register(
-        self, model: onnx.ModelProto, *, sha256: str | None = None, champion: bool = True,
+        self,
+        model: onnx.ModelProto,
+        *,
+        sha256: str | None = None,
+        champion: bool = True,
         threshold: float = THRESHOLD,
     ) -> str:
         """Log + register like training does; tag sha256 (of the bytes unless overridden); alias."""
@@ -129,7 +163,10 @@ class Registry:
         try:
             mlflow.set_experiment("serving-tests")
             info = mlflow.onnx.log_model(
-                model, name="model", registered_model_name=MODEL_NAME, save_as_external_data=False,
+                model,
+                name="model",
+                registered_model_name=MODEL_NAME,
+                save_as_external_data=False,
                 pip_requirements=["onnxruntime"],  # skip requirement inference (slow, irrelevant here)
             )
         finally:
@@ -138,8 +175,12 @@ class Registry:
             os.environ.pop("MLFLOW_REGISTRY_URI", None)  # set_registry_uri(None) leaves the env var
         version = str(info.registered_model_version)
         client = self.client()
-        tags = {"sha256": sha256 or sha256_of(model), "threshold": str(threshold),
-                "feature_service": "flight_delay_v1", "train_window": "2013-01-01..2013-01-14"}
+        tags = {
+            "sha256": sha256 or sha256_of(model),
+            "threshold": str(threshold),
+            "feature_service": "flight_delay_v1",
+            "train_window": "2013-01-01..2013-01-14",
+        }
         for key, value in tags.items():
             client.set_model_version_tag(MODEL_NAME, version, key, value)
         if champion:
@@ -176,12 +217,24 @@ class Registry:
 
 # --- a fake online store --------------------------------------------------------------------------
 STORE_VALUES: dict[str, float | None] = {
-    "wx_temp": 39.0, "wx_dewp": 26.1, "wx_humid": 59.4, "wx_wind_speed": 12.7, "wx_wind_gust": None,
-    "wx_precip": 0.0, "wx_pressure": 1012.0, "wx_visib": 10.0,
-    "plane_year": 1999.0, "plane_seats": 149.0, "plane_engines": 2.0,
-    "carrier_delay_rate_7d": 0.25, "carrier_flights_7d": 410.0,
-    "origin_dep_delay_2h": 12.5, "origin_backlog_2h": 3.0,
-    "route_delay_rate_14d": 0.18, "route_flights_14d": 120.0, "origin_sched_departures_hour": 22.0,
+    "wx_temp": 39.0,
+    "wx_dewp": 26.1,
+    "wx_humid": 59.4,
+    "wx_wind_speed": 12.7,
+    "wx_wind_gust": None,
+    "wx_precip": 0.0,
+    "wx_pressure": 1012.0,
+    "wx_visib": 10.0,
+    "plane_year": 1999.0,
+    "plane_seats": 149.0,
+    "plane_engines": 2.0,
+    "carrier_delay_rate_7d": 0.25,
+    "carrier_flights_7d": 410.0,
+    "origin_dep_delay_2h": 12.5,
+    "origin_backlog_2h": 3.0,
+    "route_delay_rate_14d": 0.18,
+    "route_flights_14d": 120.0,
+    "origin_sched_departures_hour": 22.0,
 }
 # Every store feature has a value here (wx_wind_gust: None, a real gap), so tests can name the
 # one missing feature exactly; a feature left out of this dict would be reported missing too.
@@ -207,8 +260,7 @@ class FakeReader:
             if not entity.get("tailnum"):
                 values.update(plane_year=None, plane_seats=None, plane_engines=None)
             missing = [k for k in contract.STORE_FEATURES if values.get(k) is None]
-            out.append(OnlineFeatures(values=values, missing=missing,
-                                       event_timestamps=dict(self.event_timestamps)))
+            out.append(OnlineFeatures(values=values, missing=missing, event_timestamps=dict(self.event_timestamps)))
         return out
 
     def ping(self) -> bool:
@@ -216,8 +268,12 @@ class FakeReader:
 
 
 def settings_for(home: Path, registry: Registry, **overrides: object) -> Settings:
-    return Settings(home=home, MLFLOW_TRACKING_URI=registry.tracking_uri,  # type: ignore[call-arg]
-                    reload_interval_s=60, **overrides)
+    return Settings(
+        home=home,
+        MLFLOW_TRACKING_URI=registry.tracking_uri,  # type: ignore[call-arg]
+        reload_interval_s=60,
+        **overrides,
+    )
 
 
 def copy_registry(template: Path, into: Path) -> Registry:

@@ -12,7 +12,11 @@ from features.request_time import calendar_features
 from serving.prediction_log import read_rows
 
 FLIGHT = {
-    "carrier": "UA", "flight": 1545, "tailnum": "N14228", "origin": "EWR", "dest": "IAH",
+    "carrier": "UA",
+    "flight": 1545,
+    "tailnum": "N14228",
+    "origin": "EWR",
+    "dest": "IAH",
     "sched_dep_local": "2013-01-01T05:15:00",
 }
 
@@ -61,8 +65,17 @@ def test_predict_answers_with_the_models_probability_and_logs_a_row(client, fake
     assert body["degraded"] is False
     assert body["request_id"] == "req-42" == r.headers["x-request-id"]
     # Every join key, composite ones included, spelled as features.keys.entity_keys spells them.
-    assert fake_reader.calls == [[{"origin": "EWR", "tailnum": "N14228", "carrier": "UA",
-                                   "route": "EWR-IAH", "origin_hour": "EWR|2013-01-01T05"}]]
+    assert fake_reader.calls == [
+        [
+            {
+                "origin": "EWR",
+                "tailnum": "N14228",
+                "carrier": "UA",
+                "route": "EWR-IAH",
+                "origin_hour": "EWR|2013-01-01T05",
+            }
+        ]
+    ]
 
     (row,) = [r for r in wait_for_rows(log_url(client), "req-42") if r["request_id"] == "req-42"]
     assert row["request_id"] == "req-42"
@@ -71,8 +84,14 @@ def test_predict_answers_with_the_models_probability_and_logs_a_row(client, fake
     assert row["inputs"]["sched_dep_local"] == "2013-01-01T05:15:00-05:00"
     assert row["features"]["wx_temp"] == 39.0 and row["features"]["wx_wind_gust"] is None
     assert row["features"]["sched_hour"] == 5.25 and row["features"]["origin"] == "EWR"
-    assert row["flags"] == {"source": "predict", "degraded": False, "degraded_reason": None,
-                            "missing": ["wx_wind_gust"], "unknown_categories": [], "stale_views": []}
+    assert row["flags"] == {
+        "source": "predict",
+        "degraded": False,
+        "degraded_reason": None,
+        "missing": ["wx_wind_gust"],
+        "unknown_categories": [],
+        "stale_views": [],
+    }
     assert row["latency_ms"] > 0
 
 
@@ -148,8 +167,9 @@ def test_missing_field_is_422(client, fake_reader):
 
 def test_ambiguous_local_time_takes_the_first_occurrence(client):
     # 2013-11-03 01:30 happens twice in New York; the first is EDT (-04:00).
-    r = client.post("/v1/predict", json={**FLIGHT, "sched_dep_local": "2013-11-03T01:30:00"},
-                    headers={"X-Request-ID": "fold"})
+    r = client.post(
+        "/v1/predict", json={**FLIGHT, "sched_dep_local": "2013-11-03T01:30:00"}, headers={"X-Request-ID": "fold"}
+    )
     assert r.status_code == 200
     rows = wait_for_rows(log_url(client), "fold")
     assert [r_["inputs"]["sched_dep_local"] for r_ in rows if r_["request_id"] == "fold"] == [
@@ -210,9 +230,13 @@ def test_health_readiness_and_metrics(client):
     client.post("/v1/predict", json=FLIGHT)
     text = client.get("/metrics").text
     for name in (
-        "flightpath_request_duration_seconds_bucket", "flightpath_requests_in_flight",
-        "flightpath_model_info", "flightpath_missing_features_total", "flightpath_degraded_predictions",
-        "flightpath_prediction_score_bucket", "flightpath_prediction_log_dropped_rows",
+        "flightpath_request_duration_seconds_bucket",
+        "flightpath_requests_in_flight",
+        "flightpath_model_info",
+        "flightpath_missing_features_total",
+        "flightpath_degraded_predictions",
+        "flightpath_prediction_score_bucket",
+        "flightpath_prediction_log_dropped_rows",
         "flightpath_online_store_up",
     ):
         assert name in text, name

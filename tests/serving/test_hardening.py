@@ -10,8 +10,14 @@ from serving_fakes import STORE_VALUES
 from serving.metrics import ServingMetrics
 from serving.middleware import LimitsMiddleware
 
-FLIGHT = {"carrier": "UA", "flight": 1545, "tailnum": "N14228", "origin": "EWR", "dest": "IAH",
-          "sched_dep_local": "2013-01-01T05:15"}
+FLIGHT = {
+    "carrier": "UA",
+    "flight": 1545,
+    "tailnum": "N14228",
+    "origin": "EWR",
+    "dest": "IAH",
+    "sched_dep_local": "2013-01-01T05:15",
+}
 MIB = 1024 * 1024
 
 
@@ -36,8 +42,9 @@ def test_a_chunked_body_is_cut_off_at_the_limit(client):
     # A small chunked body still gets through the replay.
     import json
 
-    r = client.post("/v1/predict", content=iter([json.dumps(FLIGHT).encode()]),
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        "/v1/predict", content=iter([json.dumps(FLIGHT).encode()]), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 200, r.text
 
 
@@ -71,7 +78,7 @@ def test_requests_beyond_the_in_flight_bound_are_shed_with_retry_after():
         first = [asyncio.create_task(call("/v1/model")) for _ in range(2)]
         await asyncio.sleep(0.05)
         shed_status, shed_headers = await call("/v1/model")  # answers at once, does not wait
-        probe = asyncio.create_task(call("/readyz"))          # never shed
+        probe = asyncio.create_task(call("/readyz"))  # never shed
         await asyncio.sleep(0.05)
         release.set()
         return [await t for t in first], (shed_status, shed_headers), await probe
@@ -98,8 +105,17 @@ def test_unknown_carrier_and_destination_are_flagged_and_counted(client):
 
 def test_score_flags_unknown_categories_too(client):
     body = {name: None for name in STORE_VALUES}
-    body.update({"sched_hour": 5.0, "sched_weekday": 1.0, "sched_month": 1.0, "days_to_holiday": 0.0,
-                 "carrier": "UA", "origin": "EWR", "dest": "NOPE"})
+    body.update(
+        {
+            "sched_hour": 5.0,
+            "sched_weekday": 1.0,
+            "sched_month": 1.0,
+            "days_to_holiday": 0.0,
+            "carrier": "UA",
+            "origin": "EWR",
+            "dest": "NOPE",
+        }
+    )
     r = client.post("/v1/score", json=body)
     assert r.status_code == 200, r.text
     assert r.json()["unknown_categories"] == ["dest"]
@@ -113,18 +129,20 @@ def test_the_vocabularies_come_from_the_models_label_encoders(client):
 
 def test_freshness_gauge_and_stale_flag(client, fake_reader):
     # Prediction time: 05:15 EST = 10:15 UTC, minus the 2 h horizon = 08:15 UTC.
-    fresh = dt.datetime(2013, 1, 1, 7, 0, tzinfo=dt.UTC)     # 1 h 15 old: inside weather's 3 h TTL
-    old = dt.datetime(2013, 1, 1, 4, 0, tzinfo=dt.UTC)       # 4 h 15 old: stale
-    fake_reader.event_timestamps = {"weather_at_origin": fresh, "plane_profile": old,
-                                    "carrier_performance": None}
+    fresh = dt.datetime(2013, 1, 1, 7, 0, tzinfo=dt.UTC)  # 1 h 15 old: inside weather's 3 h TTL
+    old = dt.datetime(2013, 1, 1, 4, 0, tzinfo=dt.UTC)  # 4 h 15 old: stale
+    fake_reader.event_timestamps = {"weather_at_origin": fresh, "plane_profile": old, "carrier_performance": None}
     body = client.post("/v1/predict", json=FLIGHT).json()
     assert body["stale_views"] == []  # plane_profile never expires; a None stamp is missing, not stale
     fake_reader.event_timestamps = {"weather_at_origin": old}
     body = client.post("/v1/predict", json=FLIGHT).json()
     assert body["stale_views"] == ["weather_at_origin"]
     text = client.get("/metrics").text
-    (gauge,) = [line for line in text.splitlines()
-                if line.startswith('flightpath_feature_event_timestamp_seconds{view="weather_at_origin"}')]
+    (gauge,) = [
+        line
+        for line in text.splitlines()
+        if line.startswith('flightpath_feature_event_timestamp_seconds{view="weather_at_origin"}')
+    ]
     assert float(gauge.split()[-1]) == old.timestamp()
     assert 'flightpath_stale_feature_views_total{view="weather_at_origin"} 1.0' in text
     assert 'flightpath_feature_fetch_seconds_count{outcome="ok"}' in text

@@ -82,9 +82,7 @@ def _model(c: TestClient) -> dict:
     return c.get("/v1/model").json()
 
 
-def test_a_running_service_keeps_the_previous_champion_when_the_new_one_cannot_be_fetched(
-    serving_settings, registry
-):
+def test_a_running_service_keeps_the_previous_champion_when_the_new_one_cannot_be_fetched(serving_settings, registry):
     registry.register(build_model())
     with TestClient(create_app(serving_settings, reader=FakeReader(), poll=False)) as c:
         runtime = c.app.state.runtime

@@ -148,8 +148,9 @@ def test_gauges_combine_workers_by_their_mode_and_a_dead_worker_drops_out(as_wor
 
 def test_fresh_multiproc_dir_removes_stale_runs_but_not_a_running_one(tmp_path, sleeper):
     base = tmp_path / "prometheus-multiproc"
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     for name in (dead.stdout.strip(), str(os.getpid()), str(sleeper.pid), "notes"):
         (base / name).mkdir(parents=True)
         (base / name / "counter_1.db").write_bytes(b"stale")
@@ -185,7 +186,9 @@ def requests_per_worker(metrics_dir: Path, **labels: str) -> dict[str, float]:
     for f in glob.glob(str(metrics_dir / "histogram_*.db")):
         pid = Path(f).stem.split("_")[1]
         out[pid] = sum(
-            s.value for m in MultiProcessCollector.merge([f]) for s in m.samples
+            s.value
+            for m in MultiProcessCollector.merge([f])
+            for s in m.samples
             if s.name == COUNT and labels.items() <= s.labels.items()
         )
     return {pid: n for pid, n in out.items() if n}
@@ -224,8 +227,7 @@ def test_every_scrape_counts_the_requests_of_both_workers(two_workers):
     assert len(served) == 2, f"one worker took every request: {served}"  # else this proves nothing
 
     # A worker records a request just after sending its response: wait for the last one to land.
-    wait_for(lambda: value(scrape(svc), COUNT, **ROUTE) == before + REQUESTS, "the count reached N", svc,
-             timeout_s=10)
+    wait_for(lambda: value(scrape(svc), COUNT, **ROUTE) == before + REQUESTS, "the count reached N", svc, timeout_s=10)
     for _ in range(SCRAPES):
         text = scrape(svc)
         assert value(text, COUNT, **ROUTE) == before + REQUESTS  # one worker alone has less

@@ -24,8 +24,16 @@ from serving.model_store import ModelRefused, ModelStore, NoChampion, NoLocalCop
 # where a dead HTTP URI costs MLflow's retries plus a slow plug-in import).
 NOWHERE = "sqlite:////proc/flightpath-nowhere/mlflow.db"
 
-ROW = {**STORE_VALUES, "sched_hour": 7.5, "sched_weekday": 2.0, "sched_month": 1.0, "days_to_holiday": 3.0,
-       "carrier": "UA", "origin": "EWR", "dest": "IAH"}
+ROW = {
+    **STORE_VALUES,
+    "sched_hour": 7.5,
+    "sched_weekday": 2.0,
+    "sched_month": 1.0,
+    "days_to_holiday": 3.0,
+    "carrier": "UA",
+    "origin": "EWR",
+    "dest": "IAH",
+}
 
 
 def test_champion_is_loaded_verified_and_cached(serving_settings, registry):
@@ -102,9 +110,7 @@ def test_starts_from_the_local_copy_when_mlflow_is_unreachable(serving_settings,
     registry.register(build_model())
     ModelStore(serving_settings).load_champion()  # leaves a verified local copy
 
-    offline = settings_for(serving_settings.home, registry).model_copy(
-        update={"mlflow_tracking_uri_override": NOWHERE}
-    )
+    offline = settings_for(serving_settings.home, registry).model_copy(update={"mlflow_tracking_uri_override": NOWHERE})
     store = ModelStore(offline)
     with pytest.raises(RegistryUnavailable):
         store.champion()

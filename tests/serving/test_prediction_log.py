@@ -10,9 +10,14 @@ from serving.prediction_log import PredictionLog, PredictionRow, read_rows
 
 def row(i: int) -> PredictionRow:
     return PredictionRow(
-        request_id=f"r{i}", ts=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), model_version="3",
-        inputs={"origin": "EWR"}, features={"wx_temp": None, "sched_hour": 5.25},
-        flags={"degraded": False, "missing": ["wx_temp"]}, probability=0.25, latency_ms=0.8,
+        request_id=f"r{i}",
+        ts=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        model_version="3",
+        inputs={"origin": "EWR"},
+        features={"wx_temp": None, "sched_hour": 5.25},
+        flags={"degraded": False, "missing": ["wx_temp"]},
+        probability=0.25,
+        latency_ms=0.8,
     )
 
 

@@ -40,8 +40,8 @@ CONNECTION_ERRORS = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadEr
 
 @dataclass
 class Outcome:
-    sent: float                 # time.monotonic() when the request was sent
-    status: int | None          # None: no response (connection error)
+    sent: float  # time.monotonic() when the request was sent
+    status: int | None  # None: no response (connection error)
     body: dict | None = None
     error: str | None = None
 
@@ -153,15 +153,22 @@ def test_fuzzing_the_openapi_schema_never_gets_a_5xx(champion_registry, tmp_path
         for result in schema.get_all_operations():
             operation = result.ok()
 
-            @settings(max_examples=340, derandomize=True, database=None, deadline=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=340,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy())
             def fuzz(case: object) -> None:
                 response = case.call(base_url=svc.base, timeout=10)  # type: ignore[attr-defined]
                 calls.append((case.operation.label, response.status_code))  # type: ignore[attr-defined]
                 if response.status_code >= 500:
-                    server_errors.append(f"{case.operation.label} -> {response.status_code}: "  # type: ignore[attr-defined]
-                                         f"{response.text[:200]}")
+                    server_errors.append(
+                        f"{case.operation.label} -> {response.status_code}: "  # type: ignore[attr-defined]
+                        f"{response.text[:200]}"
+                    )
 
             fuzz()
         assert svc.proc.poll() is None
@@ -199,13 +206,21 @@ def _flight_in_store(settings: Settings) -> tuple[dict[str, Any], list[str]]:
     day = settings.demo_end
     flights = lake.read_partitions(settings.lake_dir, "curated", "flights", [day])
     flights = flights[flights["tailnum"].notna()].head(200)
-    entities = [dict(entity_keys(f.origin, f.dest, f.tailnum, f.carrier, f.sched_dep_local.to_pydatetime()))
-                for f in flights.itertuples()]
+    entities = [
+        dict(entity_keys(f.origin, f.dest, f.tailnum, f.carrier, f.sched_dep_local.to_pydatetime()))
+        for f in flights.itertuples()
+    ]
     found = reader_for(settings).read(entities)
     best = min(range(len(found)), key=lambda i: len(found[i].missing))
     f = flights.iloc[best]
-    body = {"carrier": f.carrier, "flight": int(f.flight), "tailnum": f.tailnum, "origin": f.origin,
-            "dest": f.dest, "sched_dep_local": f.sched_dep_local.isoformat(timespec="minutes")}
+    body = {
+        "carrier": f.carrier,
+        "flight": int(f.flight),
+        "tailnum": f.tailnum,
+        "origin": f.origin,
+        "dest": f.dest,
+        "sched_dep_local": f.sched_dep_local.isoformat(timespec="minutes"),
+    }
     return body, found[best].missing
 
 
@@ -267,7 +282,8 @@ def test_online_store_stopped_during_load_degrades_then_recovers_by_itself(champ
     degraded = [o.body for o in outcomes if o.body["degraded"]]
     # Full answers, before and after the outage, are the same answer: the features came back.
     assert {(b["probability"], tuple(b["missing_features"])) for b in full} == {
-        (first["probability"], tuple(store_missing))}
+        (first["probability"], tuple(store_missing))
+    }
     # Degraded answers lack every store feature, and that changes the answer.
     assert degraded and all(b["missing_features"] == list(contract.STORE_FEATURES) for b in degraded)
     assert first["probability"] not in {b["probability"] for b in degraded}

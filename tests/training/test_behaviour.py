@@ -118,11 +118,21 @@ def test_a_bad_recent_carrier_record_raises_the_probability(trained: Trained) ->
 def test_a_snowy_evening_flight_is_flagged_and_a_clear_morning_one_is_not(trained: Trained) -> None:
     base = trained.split.test[list(MODEL_INPUTS)].head(1).reset_index(drop=True)
     bad = base.assign(
-        carrier="EV", origin="EWR", sched_hour=18.5, wx_temp=25.0, wx_precip=0.3, wx_visib=1.0,
+        carrier="EV",
+        origin="EWR",
+        sched_hour=18.5,
+        wx_temp=25.0,
+        wx_precip=0.3,
+        wx_visib=1.0,
         carrier_delay_rate_7d=0.45,
     )
     clear = base.assign(
-        carrier="DL", origin="LGA", sched_hour=7.0, wx_temp=50.0, wx_precip=0.0, wx_visib=10.0,
+        carrier="DL",
+        origin="LGA",
+        sched_hour=7.0,
+        wx_temp=50.0,
+        wx_precip=0.0,
+        wx_visib=10.0,
         carrier_delay_rate_7d=0.10,
     )
     p_bad, p_clear = trained.score(bad)[0], trained.score(clear)[0]

@@ -63,7 +63,10 @@ def test_a_clear_win_and_a_clear_loss_are_both_said_plainly() -> None:
     assert loss.ci_high < 0 and loss.p_value == 1.0
     assert loss.sentence().startswith(f"loses to the strong model by {-loss.auc_diff:.4f} AUC")
     assert set(loss.metrics("strong")) == {
-        "vs_strong.auc_diff", "vs_strong.ci_low", "vs_strong.ci_high", "vs_strong.p_value"
+        "vs_strong.auc_diff",
+        "vs_strong.ci_low",
+        "vs_strong.ci_high",
+        "vs_strong.p_value",
     }
 
 
@@ -169,8 +172,11 @@ def test_the_run_carries_the_report_and_the_model_card(
 ) -> None:
     settings, result = trained
     assert result["model_card"] == f"runs:/{result['run_id']}/model_card.md"
-    folder = Path(mlflow.artifacts.download_artifacts(run_id=result["run_id"], dst_path=str(tmp_path),
-                                                      tracking_uri=settings.mlflow_tracking_uri))
+    folder = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=result["run_id"], dst_path=str(tmp_path), tracking_uri=settings.mlflow_tracking_uri
+        )
+    )
     for relative in result["evaluation_artifacts"]:
         assert (folder / relative).stat().st_size > 0, relative
     for png in folder.glob("evaluation/*.png"):

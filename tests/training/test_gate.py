@@ -43,7 +43,10 @@ CHAMPION = GateEvidence("1", 0.75, WINDOW, SLICES, LATENCY)
 
 def test_policy_defaults_are_the_stated_bounds() -> None:
     assert (POLICY.auc_tolerance, POLICY.slice_min_rows, POLICY.slice_max_auc_drop, POLICY.latency_max_ratio) == (
-        AUC_TOLERANCE, 50, 0.03, 1.5,
+        AUC_TOLERANCE,
+        50,
+        0.03,
+        1.5,
     )
 
 

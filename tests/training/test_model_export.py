@@ -73,9 +73,7 @@ def test_artifact_matches_the_contract(artifact: Artifact, tmp_path: Path) -> No
         t = inp.type.tensor_type
         expected = onnx.TensorProto.STRING if inp.name in CATEGORICAL_FEATURES else onnx.TensorProto.FLOAT
         assert t.elem_type == expected, inp.name
-        assert len(t.shape.dim) == 1 and t.shape.dim[0].dim_param, (
-            f"{inp.name} must be 1-D with a symbolic batch"
-        )
+        assert len(t.shape.dim) == 1 and t.shape.dim[0].dim_param, f"{inp.name} must be 1-D with a symbolic batch"
     (out,) = model.graph.output
     assert out.name == "probability" and out.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert len(out.type.tensor_type.shape.dim) == 1
@@ -166,9 +164,7 @@ def test_same_seed_gives_the_same_onnx_predictions(artifact: Artifact, training_
     net = train_model(
         artifact.prep, encode(split.train, artifact.prep), encode(split.validation, artifact.prep), other
     ).net
-    assert not np.array_equal(
-        predict_torch(net, artifact.prep, rows), predict_torch(artifact.net, artifact.prep, rows)
-    )
+    assert not np.array_equal(predict_torch(net, artifact.prep, rows), predict_torch(artifact.net, artifact.prep, rows))
 
 
 def test_a_seed_ensemble_exports_as_one_graph_with_the_mean_logit(training_frame: pd.DataFrame, tmp_path: Path) -> None:

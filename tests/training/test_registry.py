@@ -124,9 +124,7 @@ def test_a_worse_challenger_is_not_promoted_and_says_why(story: Story) -> None:
     assert "same test window" in reg["reason"]
     assert story.champion_after["worse"] == "1"
     # Every check ran and is on the version: the barely trained model loses on the slices too.
-    checks = json.loads(
-        client(story.settings).get_model_version(story.settings.model_name, "2").tags["gate.checks"]
-    )
+    checks = json.loads(client(story.settings).get_model_version(story.settings.model_name, "2").tags["gate.checks"])
     assert checks == reg["checks"] and checks["auc"]["champion"] == pytest.approx(champion_auc)
     assert checks["slices"]["passed"] is False and "origin=EWR" in checks["slices"]["regressed"]
     assert set(checks["latency"]["ratio"]) == {"1", "256"}

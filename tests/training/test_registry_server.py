@@ -38,7 +38,6 @@ PG = "postgresql://postgres@127.0.0.1:5432"
 STARTUP_TIMEOUT_S = 120
 
 
-
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     require_service("PostgreSQL", "127.0.0.1", 5432)
@@ -53,14 +52,24 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = (tmp / "server.log").open("wb")
     proc = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "mlflow"), "server",
-            "--backend-store-uri", f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}",
-            "--artifacts-destination", str(tmp / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port),
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"postgresql+psycopg://postgres@127.0.0.1:5432/{db}",
+            "--artifacts-destination",
+            str(tmp / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
             # One worker: each one imports mlflow and its plugins (~12 s apiece on 2 vCPUs).
-            "--workers", "1",
+            "--workers",
+            "1",
         ],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
     )
     uri = f"http://127.0.0.1:{port}"
     try:
@@ -75,8 +84,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server not healthy after {STARTUP_TIMEOUT_S}s: "
-                            f"{(tmp / 'server.log').read_text()[-3000:]}")
+                pytest.fail(
+                    f"mlflow server not healthy after {STARTUP_TIMEOUT_S}s: {(tmp / 'server.log').read_text()[-3000:]}"
+                )
             time.sleep(0.5)
         yield uri
     finally:

@@ -13,9 +13,7 @@ from features.contract import LABEL
 from training.split import SplitError, local_days, time_split
 
 
-def test_parts_are_time_ordered_disjoint_and_sized_by_settings(
-    training_frame: pd.DataFrame, tmp_path: Path
-) -> None:
+def test_parts_are_time_ordered_disjoint_and_sized_by_settings(training_frame: pd.DataFrame, tmp_path: Path) -> None:
     settings = training_settings(tmp_path, monitor_days=4, validation_days=3)
     split = time_split(training_frame, settings)
     b = split.boundaries
@@ -52,9 +50,7 @@ def test_cancelled_flights_are_dropped_not_guessed(training_frame: pd.DataFrame,
         assert not part["cancelled"].any() and part[LABEL].notna().all()
 
 
-def test_day_column_may_be_a_date_after_a_parquet_round_trip(
-    training_frame: pd.DataFrame, tmp_path: Path
-) -> None:
+def test_day_column_may_be_a_date_after_a_parquet_round_trip(training_frame: pd.DataFrame, tmp_path: Path) -> None:
     as_dates = training_frame.assign(day=pd.to_datetime(training_frame["day"]).dt.date)
     settings = training_settings(tmp_path)
     assert time_split(as_dates, settings).boundaries == time_split(training_frame, settings).boundaries
@@ -70,9 +66,7 @@ def test_window_too_short_fails_naming_the_empty_part(tmp_path: Path) -> None:
     assert split.boundaries["train_start"] == split.boundaries["train_end"] == dt.date(2013, 1, 1).isoformat()
 
 
-def test_a_day_without_flights_still_counts_as_a_calendar_day(
-    training_frame: pd.DataFrame, tmp_path: Path
-) -> None:
+def test_a_day_without_flights_still_counts_as_a_calendar_day(training_frame: pd.DataFrame, tmp_path: Path) -> None:
     # Remove Jan 29: the test window is still the last 4 *calendar* days (27..30), holding 3 days of data.
     gap = training_frame[training_frame["day"] != "2013-01-29"]
     split = time_split(gap, training_settings(tmp_path, monitor_days=4))

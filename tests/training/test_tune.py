@@ -36,9 +36,7 @@ def test_each_config_is_a_nested_run_under_one_parent(tuned: tuple[dict, object]
     result, settings = tuned
     c = client(settings)
     parent = c.get_run(result["parent_run_id"])
-    children = c.search_runs(
-        [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{result['parent_run_id']}'"
-    )
+    children = c.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{result['parent_run_id']}'")
     assert sorted(r.info.run_id for r in children) == sorted(t["run_id"] for t in result["trials"])
     for run in children:
         assert run.data.tags["role"] == "tune" and "val_auc" in run.data.metrics

@@ -28,7 +28,10 @@ _422: dict[int | str, dict[str, Any]] = {
 
 @router.post("/predict", response_model=Prediction, responses=_422)
 async def predict(
-    flight: FlightRequest, model: ModelDep, features: FeaturesDep, runtime: RuntimeDep,
+    flight: FlightRequest,
+    model: ModelDep,
+    features: FeaturesDep,
+    runtime: RuntimeDep,
     request_id: RequestIdDep,
 ) -> Prediction:
     """Will this flight depart 15+ minutes late? Online features are fetched for it."""
@@ -51,9 +54,7 @@ def predict_batch(
     body: BatchRequest, model: ModelDep, features: FeaturesDep, runtime: RuntimeDep, request_id: RequestIdDep
 ) -> BatchPrediction:
     """Up to 1000 flights in one call: one online read and one model run for all of them."""
-    answers = predict_flights(
-        body.flights, model=model, reader=features, runtime=runtime, request_id=request_id
-    )
+    answers = predict_flights(body.flights, model=model, reader=features, runtime=runtime, request_id=request_id)
     return BatchPrediction(predictions=answers, request_id=request_id)
 
 
@@ -61,8 +62,10 @@ def predict_batch(
 # handler pays would cost more than it could ever save.
 @router.post("/score", response_model=ScoreResponse, responses=_422)
 async def score(
-    body: ScoreRequest,  # type: ignore[valid-type]  # a model generated from the contract
-    model: ModelDep, runtime: RuntimeDep, request_id: RequestIdDep,
+    body: ScoreRequest,  # a model generated from the contract
+    model: ModelDep,
+    runtime: RuntimeDep,
+    request_id: RequestIdDep,
 ) -> ScoreResponse:
     """Model only: the caller brings every model input (numbers may be null = missing)."""
     return score_row(body.model_dump(), model=model, runtime=runtime, request_id=request_id)

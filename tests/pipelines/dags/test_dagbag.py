@@ -16,7 +16,14 @@ def test_dagbag_has_no_import_errors(dags_dir: Path) -> None:
     assert demo is not None
     assert set(bag.dags) == {"flightpath_demo", "flightpath_daily"}
     assert {t.task_id for t in demo.tasks} == {
-        "ingest", "features", "training_frame", "train", "promote", "monitor", "summary"}
+        "ingest",
+        "features",
+        "training_frame",
+        "train",
+        "promote",
+        "monitor",
+        "summary",
+    }
     assert demo.doc_md and "flightpath" in demo.doc_md.lower()
     for t in demo.tasks:
         assert t.retries >= 1 and t.execution_timeout is not None, t.task_id

@@ -23,14 +23,12 @@ from pipelines import airflow_env, steps
 START, END = dt.date(2013, 1, 1), dt.date(2013, 1, 2)
 
 
-
 def _airflow(env: dict[str, str], *args: str, check: bool = True) -> str:
     # The standalone scheduler shares the SQLite metadata DB with this CLI and can hold its write lock
     # longer than sqlite3's 5 s busy timeout ("database is locked", seen once in a full test run):
     # that one error is retried; a command that failed that way changed nothing.
     for attempt in range(4):
-        out = subprocess.run([airflow_env.airflow_bin(), *args], env=env, capture_output=True, text=True,
-                             timeout=120)
+        out = subprocess.run([airflow_env.airflow_bin(), *args], env=env, capture_output=True, text=True, timeout=120)
         if out.returncode == 0 or "database is locked" not in out.stderr or attempt == 3:
             break
         time.sleep(3)
@@ -44,14 +42,16 @@ def test_scheduler_backfill_matches_the_direct_backfill(tmp_path: Path) -> None:
     # Its own AIRFLOW_HOME, explicitly: other tests in this process export one (Settings reads it).
     s = Settings(home=tmp_path / "via_scheduler", AIRFLOW_HOME=tmp_path / "via_scheduler" / "airflow")  # type: ignore[call-arg]
     env = {
-        **os.environ, **airflow_env.standalone_env(s, free_port(), free_port(), free_port()),
+        **os.environ,
+        **airflow_env.standalone_env(s, free_port(), free_port(), free_port()),
         "FLIGHTPATH_HOME": str(s.home),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     s.airflow_home.mkdir(parents=True)
     log = (tmp_path / "standalone.log").open("w")
-    proc = subprocess.Popen([airflow_env.airflow_bin(), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [airflow_env.airflow_bin(), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 180
         while "flightpath_daily" not in _airflow(env, "dags", "list", check=False):
@@ -60,8 +60,19 @@ def test_scheduler_backfill_matches_the_direct_backfill(tmp_path: Path) -> None:
             time.sleep(3)
         _airflow(env, "dags", "unpause", "flightpath_daily")
         # With a data-interval timetable, --to-date is where the last interval *ends*: END + 1 day.
-        _airflow(env, "backfill", "create", "--dag-id", "flightpath_daily", "--from-date", START.isoformat(),
-                 "--to-date", (END + dt.timedelta(days=1)).isoformat(), "--reprocess-behavior", "failed")
+        _airflow(
+            env,
+            "backfill",
+            "create",
+            "--dag-id",
+            "flightpath_daily",
+            "--from-date",
+            START.isoformat(),
+            "--to-date",
+            (END + dt.timedelta(days=1)).isoformat(),
+            "--reprocess-behavior",
+            "failed",
+        )
         deadline = time.monotonic() + 300
         while True:
             runs = _airflow(env, "dags", "list-runs", "flightpath_daily", "-o", "plain", check=False)

@@ -19,8 +19,10 @@ DAY = dt.date(2013, 1, 5)
 
 
 def _digest(settings: Settings) -> dict[str, str]:
-    return {str(p.relative_to(settings.lake_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(settings.lake_dir.rglob("*.parquet"))}
+    return {
+        str(p.relative_to(settings.lake_dir)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(settings.lake_dir.rglob("*.parquet"))
+    }
 
 
 def test_rows_in_equal_curated_plus_quarantined(settings: Settings) -> None:
@@ -90,8 +92,7 @@ def test_empty_day_in_the_source_is_a_clear_error(settings: Settings, tmp_path: 
     for name in ("airlines.csv", "weather.csv"):
         (tmp_path / name).write_bytes((real / name).read_bytes())
     flights = pd.read_csv(real / "flights.csv.zip")
-    flights[flights["day"] != DAY.day].head(2000).to_csv(tmp_path / "flights.csv.zip", index=False,
-                                                         compression="zip")
+    flights[flights["day"] != DAY.day].head(2000).to_csv(tmp_path / "flights.csv.zip", index=False, compression="zip")
     with pytest.raises(EmptyDropError, match=f"no flights for {DAY}"):
         ingest_day(settings, DAY, data_dir=tmp_path)
     assert not settings.landing_dir.exists() or not any(settings.landing_dir.rglob("*.csv"))

@@ -17,8 +17,9 @@ def _scan(name: str, day: dt.date) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("name", ["flights", "weather"])
-@pytest.mark.parametrize("day", [dt.date(2013, 1, 1), dt.date(2013, 3, 10), dt.date(2013, 11, 3),
-                                 dt.date(2013, 12, 31)])
+@pytest.mark.parametrize(
+    "day", [dt.date(2013, 1, 1), dt.date(2013, 3, 10), dt.date(2013, 11, 3), dt.date(2013, 12, 31)]
+)
 def test_rows_of_day_equals_a_full_scan(name: str, day: dt.date) -> None:
     indexed = source.rows_of_day(name, day)
     pd.testing.assert_frame_equal(indexed, _scan(name, day))

@@ -14,9 +14,20 @@ CARRIERS = {"AA", "UA", "B6"}
 
 
 def _row(**kw: str | None) -> dict[str, str | None]:
-    base = {"year": "2013", "month": "3", "day": "10", "sched_dep_time": "830", "dep_time": "845",
-            "dep_delay": "15", "carrier": "AA", "flight": "100", "tailnum": "N1", "origin": "JFK",
-            "dest": "MIA", "distance": "1089"}
+    base = {
+        "year": "2013",
+        "month": "3",
+        "day": "10",
+        "sched_dep_time": "830",
+        "dep_time": "845",
+        "dep_delay": "15",
+        "carrier": "AA",
+        "flight": "100",
+        "tailnum": "N1",
+        "origin": "JFK",
+        "dest": "MIA",
+        "distance": "1089",
+    }
     base.update(kw)
     return base
 
@@ -72,9 +83,23 @@ def test_local_departure_converts_to_utc_across_dst() -> None:
 
 
 def test_weather_out_of_range_is_quarantined_missing_reading_is_not() -> None:
-    base = {"origin": "EWR", "year": "2013", "month": "3", "day": "10", "hour": "1", "temp": "40", "dewp": "30",
-            "humid": "60", "wind_dir": "270", "wind_speed": "10", "wind_gust": None, "precip": "0",
-            "pressure": "1012", "visib": "10", "time_hour": "2013-03-10T06:00:00Z"}
+    base = {
+        "origin": "EWR",
+        "year": "2013",
+        "month": "3",
+        "day": "10",
+        "hour": "1",
+        "temp": "40",
+        "dewp": "30",
+        "humid": "60",
+        "wind_dir": "270",
+        "wind_speed": "10",
+        "wind_gust": None,
+        "precip": "0",
+        "pressure": "1012",
+        "visib": "10",
+        "time_hour": "2013-03-10T06:00:00Z",
+    }
     bad = {**base, "time_hour": "2013-03-10T07:00:00Z", "humid": "140"}
     result = validate_weather(pd.DataFrame([base, bad]), DAY)
     assert len(result.curated) == 1 and result.curated["wind_gust"].isna().all()
