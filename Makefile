@@ -13,7 +13,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 WINDOW := $(if $(START),--start $(START)) $(if $(END),--end $(END))
 COMPOSE ?= docker compose
 
-.PHONY: help install demo test lint clean serve bench backfill promote rollback mlflow-ui airflow airflow-backfill up down logs
+.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui airflow airflow-backfill up down logs
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,9 @@ demo: $(STAMP) ## run the whole loop on the embedded default, then serve and pre
 
 test: $(STAMP) $(CHECKOV_STAMP) ## run the test suite (CI=true turns missing PostgreSQL/Redis from a skip into a failure)
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -q
+
+test-fast: $(STAMP) ## the tests that start no servers (no uvicorn, Airflow, MLflow server, Redis/PostgreSQL): minutes, for a laptop
+	$(PY) -m pytest -q -m "not integration"
 
 lint: $(STAMP) ## ruff check + format check, mypy, import layers (import-linter), declared dependencies (deptry)
 	$(VENV)/bin/ruff check .

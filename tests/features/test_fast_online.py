@@ -232,6 +232,7 @@ def test_unreachable_redis_is_unavailable_fast(feature_store_home: Settings) -> 
     assert time.perf_counter() - started < 2.0  # no retry backoff
 
 
+@pytest.mark.integration
 def test_redis_fast_reader_equals_feast(
     store_copy, materialized_end: dt.datetime, all_entities: list[dict[str, str | None]]
 ) -> None:

@@ -109,6 +109,7 @@ def test_importing_the_reader_does_not_import_feast() -> None:
     subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True)
 
 
+@pytest.mark.integration
 def test_redis_round_trip(store_copy, materialized_end: dt.datetime, feature_store_home: Settings) -> None:
     require_service("Redis", "127.0.0.1", 6379)
     settings = store_copy(online_store="redis", redis_url="127.0.0.1:6379")

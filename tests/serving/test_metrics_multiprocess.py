@@ -211,6 +211,7 @@ def wait_for(check: Callable[[], bool], what: str, svc: Service, timeout_s: floa
         time.sleep(0.2)
 
 
+@pytest.mark.integration
 def test_every_scrape_counts_the_requests_of_both_workers(two_workers):
     svc, metrics_dir = two_workers
     # /readyz said yes as soon as one worker was up; the other may still be loading its model,
@@ -238,6 +239,7 @@ def test_every_scrape_counts_the_requests_of_both_workers(two_workers):
         assert {s.labels["version"] for s in info} == {"1"}
 
 
+@pytest.mark.integration
 def test_a_killed_worker_drops_out_of_the_gauges_and_keeps_its_counts(two_workers):
     svc, _ = two_workers
     text = scrape(svc)

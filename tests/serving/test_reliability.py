@@ -34,6 +34,8 @@ from serving_fakes import BIAS, Registry, build_model, copy_registry
 from features import contract
 from flightpath.settings import Settings
 
+pytestmark = pytest.mark.integration  # real uvicorn processes, a redis-server
+
 CLIENT_THREADS = 3
 CONNECTION_ERRORS = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 

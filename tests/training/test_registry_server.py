@@ -32,6 +32,8 @@ from training.split import time_split
 from training.tracking import client
 from training.train import train_and_export
 
+pytestmark = pytest.mark.integration  # a real MLflow server on PostgreSQL
+
 PG = "postgresql://postgres@127.0.0.1:5432"
 # The first request in a fresh server process imports plugins (feast registers one: 8-14 s here)
 # and the first start migrates an empty database: allow for both.
