@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from features import contract
-from serving.model_store import new_session
+from flightpath.artifact import new_session
 
 _session: Any = None
 

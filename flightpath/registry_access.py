@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-MODEL_FILE = "model.onnx"
+from flightpath.artifact import MODEL_FILE
 
 
 def registry_client(tracking_uri: str) -> Any:

@@ -14,17 +14,12 @@ import logging
 import threading
 from dataclasses import dataclass, replace
 
+from flightpath.artifact import TAG_SHA256
 from flightpath.settings import Settings
 from serving.features import FeatureReader
+from serving.loaded_model import LoadedModel, ModelStoreError
 from serving.metrics import ServingMetrics
-from serving.model_store import (
-    LoadedModel,
-    ModelStore,
-    ModelStoreError,
-    NoChampion,
-    RegistryUnavailable,
-    RegistryVersion,
-)
+from serving.model_store import ModelStore, NoChampion, RegistryUnavailable, RegistryVersion
 from serving.prediction_log import PredictionLog
 
 log = logging.getLogger(__name__)
@@ -111,7 +106,7 @@ class Runtime:
                         pass
                 return "unavailable"
             current = self.model
-            key = (rv.version, rv.tags.get("sha256", ""))
+            key = (rv.version, rv.tags.get(TAG_SHA256, ""))
             if current is not None and (current.version, current.sha256) == key:
                 if current.is_stand_in:  # started from the local copy; the registry now confirms it
                     self.swap(replace(current, stand_in_for=None, stand_in_reason=None))

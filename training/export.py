@@ -17,7 +17,6 @@ injected) and refuses to continue if they differ by more than PARITY_TOLERANCE.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from onnx import TensorProto, compose, helper
 from torch import nn
 
 from features.contract import CATEGORICAL_FEATURES, MODEL_INPUTS, NUMERIC_FEATURES
+from flightpath.artifact import METADATA_KEYS, OUTPUT_NAME, sha256_hex
 from training.model import Arrays, FlightDelayNet, SeedEnsemble, predict
 from training.preprocess import Preprocessing, categorical_strings, category_indices, numeric_matrix
 
@@ -39,15 +39,6 @@ PARITY_MIN_ROWS = 1_000
 # category / NaN, so the OOV bucket and the imputation are exercised on purpose.
 PARITY_INJECT_SHARE = 0.1
 UNSEEN_CATEGORY = "__unseen__"
-OUTPUT_NAME = "probability"
-METADATA_KEYS = (
-    "feature_service",
-    "feature_service_version",
-    "threshold",
-    "train_window",
-    "code_version",
-    "model_name",
-)
 ML_OPSET = 3  # ai.onnx.ml: LabelEncoder with keys_strings / values_int64s / default_int64
 
 
@@ -178,7 +169,7 @@ def save_onnx(model: onnx.ModelProto, path: Path) -> str:
     data = model_bytes(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    return hashlib.sha256(data).hexdigest()
+    return sha256_hex(data)
 
 
 def onnx_feeds(

@@ -21,7 +21,6 @@ every reason go on the version: `gate.decision`, `gate.reason`, `gate.checks` (J
 
 from __future__ import annotations
 
-import hashlib
 import json
 import statistics
 import tempfile
@@ -43,14 +42,21 @@ from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument as OrtIn
 from sklearn.metrics import roc_auc_score
 
 from features.contract import LABEL, MODEL_INPUTS
+from flightpath.artifact import (
+    CHALLENGER,
+    CHAMPION,
+    OUTPUT_NAME,
+    TAG_PREVIOUS_CHAMPION,
+    TAG_SHA256,
+    new_session,
+    sha256_hex,
+)
 from flightpath.registry_access import download_version
 from flightpath.settings import Settings
-from training.export import OUTPUT_NAME, onnx_feeds, predict_onnx
+from training.export import onnx_feeds, predict_onnx
 from training.split import local_days
 from training.tracking import client, configure_mlflow
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
 # A challenger may be up to 0.01 ROC-AUC below the champion and still be promoted: fresher data
 # is worth a hair of AUC, and differences that small are within the noise of a two-week window.
 AUC_TOLERANCE = 0.01
@@ -69,10 +75,6 @@ _SCORING_ERRORS = (KeyError, ValueError, RuntimeError, OrtFail, OrtInvalidArgume
 
 class RegistryError(RuntimeError):
     """A registry operation cannot proceed (unverified run, no champion, checksum mismatch...)."""
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def version_by_alias(c: MlflowClient, name: str, alias: str) -> ModelVersion | None:
@@ -288,14 +290,6 @@ def slice_scores(rows: pd.DataFrame, p: np.ndarray) -> dict[str, tuple[int, floa
     return out
 
 
-def _latency_session(model: bytes) -> ort.InferenceSession:
-    # As serving runs it: one intra-op thread (docs/design.md, stack facts: more threads only add tail latency).
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
 def _feeds_for(sess: Any, rows: pd.DataFrame) -> dict[str, np.ndarray]:
     inputs = sess.get_inputs()
     strings = [i.name for i in inputs if i.type == "tensor(string)"]
@@ -326,7 +320,7 @@ def measure_latency(
         {"challenger": {batch: p50_ms}, "champion": {batch: p50_ms}}.
     """
     sessions = {
-        name: _latency_session(m) if isinstance(m, bytes) else m
+        name: new_session(m) if isinstance(m, bytes) else m
         for name, m in (("challenger", challenger), ("champion", champion))
     }
     samples: dict[str, dict[int, list[float]]] = {n: {b: [] for b in batch_sizes} for n in sessions}
@@ -479,8 +473,8 @@ def _describe(c: MlflowClient, settings: Settings, version: str) -> dict[str, An
         "decision": mv.tags.get("gate.decision"),
         "reason": mv.tags.get("gate.reason"),
         "checks": json.loads(checks) if checks else None,
-        "previous_champion": mv.tags.get("previous_champion"),
-        "sha256": mv.tags.get("sha256"),
+        TAG_PREVIOUS_CHAMPION: mv.tags.get(TAG_PREVIOUS_CHAMPION),
+        "sha256": mv.tags.get(TAG_SHA256),
         "run_id": mv.run_id,
     }
 
@@ -525,7 +519,7 @@ def register_and_promote(settings: Settings, run_id: str, frame: pd.DataFrame | 
     with tempfile.TemporaryDirectory() as tmp:
         path = download_model(settings, version, Path(tmp))
         challenger_bytes = path.read_bytes()
-    sha256 = hashlib.sha256(challenger_bytes).hexdigest()
+    sha256 = sha256_hex(challenger_bytes)
     if sha256 != tags.get("model.sha256"):
         c.set_model_version_tag(name, version, "gate.decision", "rejected")
         c.set_model_version_tag(name, version, "gate.reason", "model.onnx checksum differs from the trained one")
@@ -534,7 +528,7 @@ def register_and_promote(settings: Settings, run_id: str, frame: pd.DataFrame | 
         )
 
     version_tags = {
-        "sha256": sha256,
+        TAG_SHA256: sha256,
         "threshold": tags["threshold"],
         "feature_service": tags["feature_service"],
         "feature_service_version": tags["feature_service_version"],
@@ -560,7 +554,7 @@ def register_and_promote(settings: Settings, run_id: str, frame: pd.DataFrame | 
     c.set_model_version_tag(name, version, "gate.checks", json.dumps(checks))
     if decision.passed:
         if champion is not None:
-            c.set_model_version_tag(name, version, "previous_champion", str(champion.version))
+            c.set_model_version_tag(name, version, TAG_PREVIOUS_CHAMPION, str(champion.version))
         c.set_registered_model_alias(name, CHAMPION, version)
     return {**_describe(c, settings, version), "already_registered": False}
 
@@ -585,7 +579,7 @@ def rollback(settings: Settings) -> dict[str, Any]:
     current = version_by_alias(c, name, CHAMPION)
     if current is None:
         raise RegistryError(f"{name} has no champion to roll back")
-    previous = current.tags.get("previous_champion")
+    previous = current.tags.get(TAG_PREVIOUS_CHAMPION)
     if not previous:
         raise RegistryError(f"champion v{current.version} of {name} has no previous_champion: nothing to roll back to")
     try:

@@ -15,8 +15,8 @@ from fastapi import Depends, HTTPException, Request
 
 from flightpath.settings import Settings
 from serving.features import FeatureReader
+from serving.loaded_model import LoadedModel
 from serving.metrics import ServingMetrics
-from serving.model_store import LoadedModel
 from serving.prediction_log import PredictionLog
 from serving.runtime import Runtime
 

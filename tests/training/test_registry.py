@@ -22,9 +22,10 @@ import pytest
 from training_frames import synthetic_training_frame, training_settings
 
 from features.contract import feature_service_version
+from flightpath.artifact import METADATA_KEYS
 from flightpath.settings import Settings
 from training import train as train_mod
-from training.export import METADATA_KEYS, ExportParityError, export_onnx
+from training.export import ExportParityError, export_onnx
 from training.registry import (
     AUC_TOLERANCE,
     CHAMPION,
