@@ -423,7 +423,7 @@ def run() -> dict[str, Any]:
 
 def _download_champion(settings: Any, version: str, target: Path) -> None:
     """The champion's model.onnx from the registry: the bytes every server below loads."""
-    from training.registry import download_model
+    from training.tracking import download_model
 
     shutil.copyfile(download_model(settings, version, target.parent / "download"), target)
 

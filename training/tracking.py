@@ -1,4 +1,4 @@
-"""MLflow set-up and the facts every run records (code version, feature service).
+"""MLflow set-up, the facts every run records (code version, feature service), and registry reads.
 
 Experiment tracking answers "which data, code and settings produced this number?" months later.
 Embedded default: a SQLite backend and a local artifact folder, both under settings.mlflow_dir;
@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+from pathlib import Path
 
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
 
 from features.contract import LABEL, MODEL_INPUTS, feature_service_version
-from flightpath.registry_access import registry_client
+from flightpath.registry_access import download_version, registry_client
 from flightpath.settings import PROJECT_ROOT, Settings
 
 
@@ -87,3 +90,30 @@ def dataset_fingerprint(frame: pd.DataFrame) -> str:
     columns = [c for c in (*MODEL_INPUTS, LABEL, "sched_dep_utc") if c in frame.columns]
     hashed = pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+
+
+class RegistryError(RuntimeError):
+    """A registry operation cannot proceed (unverified run, no champion, checksum mismatch...)."""
+
+
+def version_by_alias(c: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version behind an alias, or None if the alias (or the registered model) does not exist."""
+    try:
+        return c.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def download_model(settings: Settings, version: str | int, dst: Path) -> Path:
+    """Download a version's artifacts into `dst` and return the path of its model.onnx.
+
+    Layout of a version's artifacts (mlflow.onnx flavour): model.onnx, MLmodel, conda.yaml,
+    python_env.yaml, requirements.txt, input_example.json, serving_input_example.json at the root.
+    """
+    try:
+        return download_version(settings.mlflow_tracking_uri, settings.model_name, version, dst)
+    except FileNotFoundError as exc:
+        raise RegistryError(str(exc)) from exc
+
+
+# --- the gate: a pure function of numbers ------------------------------------------------------

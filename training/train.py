@@ -46,6 +46,7 @@ from training.evaluate import (
     choose_threshold,
     compare_bootstraps,
 )
+from training.evidence import log_test_rows, score_champion
 from training.export import (
     ExportParityError,
     check_parity,
@@ -62,7 +63,6 @@ from training.preprocess import (
     fit_preprocessing,
     numeric_matrix,
 )
-from training.registry import log_test_rows, score_champion
 from training.report import MODEL_CARD, Report, ReportInputs, build_report
 from training.split import Split, time_split
 from training.tracking import code_version, configure_mlflow, dataset_fingerprint, lineage_tags

@@ -13,14 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.registry import (
-    AUC_TOLERANCE,
-    GateEvidence,
-    GatePolicy,
-    gate_decision,
-    measure_latency,
-    slice_scores,
-)
+from flightpath.settings import Settings
+from training.evidence import measure_latency, slice_scores
+from training.gate import GateEvidence, GatePolicy, gate_decision
 
 WINDOW = "2013-03-18..2013-03-31"
 POLICY = GatePolicy()  # 0.01 AUC, slices >= 50 rows and 0.03 AUC, latency 1.5x
@@ -41,13 +36,15 @@ def ev(auc: float = 0.75, slices: dict | None = None, latency: dict | None = Non
 CHAMPION = GateEvidence("1", 0.75, WINDOW, SLICES, LATENCY)
 
 
-def test_policy_defaults_are_the_stated_bounds() -> None:
+def test_policy_defaults_are_the_stated_bounds_and_come_from_settings() -> None:
     assert (POLICY.auc_tolerance, POLICY.slice_min_rows, POLICY.slice_max_auc_drop, POLICY.latency_max_ratio) == (
-        AUC_TOLERANCE,
+        0.01,
         50,
         0.03,
         1.5,
     )
+    s = Settings(gate_auc_tolerance=0.02, gate_latency_max_ratio=2.0)
+    assert GatePolicy.from_settings(s) == GatePolicy(auc_tolerance=0.02, latency_max_ratio=2.0)
 
 
 @pytest.mark.parametrize(("auc", "baseline", "passed"), [(0.72, 0.70, True), (0.70, 0.70, False), (0.65, 0.70, False)])

@@ -22,19 +22,13 @@ import pytest
 from training_frames import synthetic_training_frame, training_settings
 
 from features.contract import feature_service_version
-from flightpath.artifact import METADATA_KEYS
+from flightpath.artifact import CHAMPION, METADATA_KEYS
 from flightpath.settings import Settings
 from training import train as train_mod
 from training.export import ExportParityError, export_onnx
-from training.registry import (
-    AUC_TOLERANCE,
-    CHAMPION,
-    RegistryError,
-    download_model,
-    register_and_promote,
-    rollback,
-)
-from training.tracking import client
+from training.gate import GatePolicy
+from training.registry import register_and_promote, rollback
+from training.tracking import RegistryError, client, download_model
 from training.train import train_and_export
 
 
@@ -119,9 +113,9 @@ def test_a_worse_challenger_is_not_promoted_and_says_why(story: Story) -> None:
     # It was compared with the champion re-scored on its own test window.
     assert trained["champion_comparison"]["version"] == "1"
     champion_auc = trained["champion_comparison"]["auc"]
-    assert trained["metrics"]["test_auc"] < champion_auc - AUC_TOLERANCE
+    assert trained["metrics"]["test_auc"] < champion_auc - GatePolicy().auc_tolerance
     assert reg["version"] == "2" and reg["decision"] == "rejected" and reg["aliases"] == ["challenger"]
-    assert f"< champion {champion_auc:.4f} - {AUC_TOLERANCE}" in reg["reason"]
+    assert f"< champion {champion_auc:.4f} - {GatePolicy().auc_tolerance}" in reg["reason"]
     assert "same test window" in reg["reason"]
     assert story.champion_after["worse"] == "1"
     # Every check ran and is on the version: the barely trained model loses on the slices too.

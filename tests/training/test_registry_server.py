@@ -28,7 +28,8 @@ from training_frames import training_settings
 from flightpath.artifact import CHAMPION
 from flightpath.processes import free_port
 from tests.conftest import require_service
-from training.registry import log_test_rows, register_and_promote, rollback
+from training.evidence import log_test_rows
+from training.registry import register_and_promote, rollback
 from training.split import time_split
 from training.tracking import client
 from training.train import train_and_export
