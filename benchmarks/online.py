@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from flightpath import lake
 from flightpath.settings import Settings, days_between
 
 MONTH = (dt.date(2013, 1, 1), dt.date(2013, 1, 31))
@@ -124,7 +125,7 @@ def _offline_rows(settings: Settings, start: pd.Timestamp, end: pd.Timestamp) ->
     from features.tables import view_dir
 
     n = 0
-    for d in sorted((settings.lake_dir / "features").iterdir()):
+    for d in sorted(lake.features_root(settings.lake_dir).iterdir()):
         frame = pd.concat([pd.read_parquet(p) for p in sorted(view_dir(settings.lake_dir, d.name).glob("*.parquet"))])
         if d.name in SNAPSHOT_VIEWS:
             n += len(frame)
@@ -223,10 +224,10 @@ def run() -> dict[str, Any]:
 
         if _redis_up():
             rhome = Path(tmp) / "redis"
-            shutil.copytree(settings.lake_dir / "features", rhome / "lake" / "features")
             rsettings = settings.model_copy(
                 update={"home": rhome, "online_store": "redis", "redis_url": "127.0.0.1:6379"}
             )
+            shutil.copytree(lake.features_root(settings.lake_dir), lake.features_root(rsettings.lake_dir))
             project = f"fpbench_{uuid.uuid4().hex[:10]}"
             apply_repo(rsettings, project)
             try:

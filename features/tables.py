@@ -58,7 +58,7 @@ def view_dir(lake_dir: Path, view: str) -> Path:
     """Folder holding one feature view's parquet files."""
     if view not in contract.FEATURE_VIEWS:
         raise ValueError(f"unknown feature view {view!r}; known: {', '.join(contract.FEATURE_VIEWS)}")
-    return lake_dir / "features" / view
+    return lake.features_dir(lake_dir, view)
 
 
 def day_file(lake_dir: Path, view: str, day: dt.date) -> Path:

@@ -5,6 +5,8 @@
     lake/quarantine/flights/date=2013-01-05/part.parquet    rejected rows + the rule that failed
     lake/curated/weather/date=2013-01-05/part.parquet       hourly observations, by local day
     lake/curated/planes/part.parquet                        a dimension snapshot (no daily drop)
+    lake/features/weather_at_origin/2013-01-05.parquet      offline feature tables, one file per view and day
+    lake/training_sets/2013-01-01_2013-03-31.parquet        point-in-time training frames, per window
 
 Partitions are keyed by the *local* (New York) scheduled-departure day, the day a run stands for.
 """
@@ -33,6 +35,21 @@ def partition_file(lake_dir: Path, zone: str, dataset: str, day: dt.date) -> Pat
 
 def dimension_file(lake_dir: Path, dataset: str) -> Path:
     return lake_dir / "curated" / dataset / "part.parquet"
+
+
+def features_root(lake_dir: Path) -> Path:
+    """Folder of every feature view's offline tables."""
+    return lake_dir / "features"
+
+
+def features_dir(lake_dir: Path, view: str) -> Path:
+    """Folder of one feature view's offline tables (features/tables.py checks the view name)."""
+    return features_root(lake_dir) / view
+
+
+def training_set_file(lake_dir: Path, start: dt.date, end: dt.date) -> Path:
+    """The point-in-time training frame of one window."""
+    return lake_dir / "training_sets" / f"{start.isoformat()}_{end.isoformat()}.parquet"
 
 
 def read_partitions(lake_dir: Path, zone: str, dataset: str, days: list[dt.date]) -> pd.DataFrame:

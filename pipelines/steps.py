@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from flightpath import lake
 from flightpath.atomic import write_parquet, write_text
 from flightpath.settings import Settings, days_between
 
@@ -133,7 +134,7 @@ def fit_to_window(settings: Settings, start: dt.date, end: dt.date) -> Settings:
 
 
 def training_frame_path(settings: Settings, start: dt.date, end: dt.date) -> Path:
-    return settings.lake_dir / "training_sets" / f"{start.isoformat()}_{end.isoformat()}.parquet"
+    return lake.training_set_file(settings.lake_dir, start, end)
 
 
 def build_training_frame(settings: Settings, start: dt.date, end: dt.date) -> dict[str, Any]:
