@@ -158,8 +158,7 @@ def train_window(settings: Settings, start: dt.date, end: dt.date) -> dict[str, 
     t0 = time.perf_counter()
     frame = pd.read_parquet(training_frame_path(settings, start, end))
     result = train_and_export(fit_to_window(settings, start, end), frame)
-    result["seconds"] = round(time.perf_counter() - t0, 2)
-    return result
+    return {**result, "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def register_and_promote(settings: Settings, run_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import mlflow
 import numpy as np
@@ -81,6 +81,55 @@ def _prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}_{k}": float(v) for k, v in metrics.items()}
 
 
+class LoggedRun(TypedDict):
+    """The model run as MLflow recorded it."""
+
+    run_id: str
+    model_uri: str
+    sha256: str  # of the logged model.onnx bytes
+
+
+class BaselineOutcome(TypedDict):
+    run_id: str
+    threshold: float
+    metrics: dict[str, float]  # test_* only
+
+
+class ComparisonOutcome(TypedDict):
+    """The network against one baseline: paired bootstrap on the same test rows."""
+
+    baseline: str
+    auc_diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    resamples: int
+    sentence: str
+
+
+class TrainingOutcome(LoggedRun):
+    """What `train_and_export` returns: a dict (it crosses Airflow's XCom as JSON), with its keys typed."""
+
+    baseline_run_id: str  # the logistic regression, which the first promotion must beat
+    baseline_run_ids: dict[str, str]  # majority, logreg, gbdt
+    baselines: dict[str, BaselineOutcome]
+    comparisons: dict[str, ComparisonOutcome]
+    comparison_sentences: list[str]
+    model_card: str  # runs:/ URI
+    evaluation_artifacts: list[str]
+    slices: dict[str, Any]  # summary of the slice report
+    threshold: float
+    metrics: dict[str, float]  # test_auc, test_auc_ci_low/high, baseline_test_auc, vs_<baseline>.*, ...
+    split: dict[str, Any]  # boundaries and row counts
+    train_window: str
+    test_window: str
+    parity: dict[str, float]
+    champion_comparison: dict[str, Any]
+    epochs_run: int
+    best_epoch: int
+    phase_seconds: dict[str, float]
+
+
 @dataclass
 class Scored:
     """One model's validation-chosen threshold and metrics, and its test scores."""
@@ -132,21 +181,14 @@ def fit_baselines(split: Split, y_train: np.ndarray, seed: int) -> dict[str, tup
     }
 
 
-def train_and_export(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]:
+def train_and_export(settings: Settings, frame: pd.DataFrame) -> TrainingOutcome:
     """Train the model and the baseline on a time split, export + verify ONNX, log to MLflow.
 
     Args:
         settings: training hyper-parameters, split lengths, MLflow location, names.
         frame: the training set: flight key columns, `cancelled`, the label and MODEL_INPUTS.
     Returns:
-        {"run_id", "baseline_run_id" (logistic regression), "baseline_run_ids" (majority, logreg,
-        gbdt), "model_uri", "sha256", "threshold", "metrics" (test_auc, test_auc_ci_low/high,
-        baseline_test_auc (logreg), gbdt_test_auc, majority_test_auc, vs_<baseline>.auc_diff /
-        .ci_low / .ci_high / .p_value, ...), "baselines" (per baseline: run_id, threshold, test
-        metrics), "comparisons" (per baseline: the bootstrap numbers and a sentence),
-        "comparison_sentences", "model_card" (runs:/ URI), "evaluation_artifacts", "slices"
-        (summary), "split" (boundaries and row counts), "train_window", "test_window", "parity",
-        "champion_comparison", "epochs_run", "best_epoch", "phase_seconds"}; all JSON-serializable.
+        TrainingOutcome: a JSON-serializable dict whose keys and types the class names.
     Raises:
         SplitError: the frame is too short for the configured windows.
         ExportParityError: ONNX disagrees with torch; a FAILED run records the evidence.
@@ -248,7 +290,9 @@ def train_and_export(settings: Settings, frame: pd.DataFrame) -> dict[str, Any]:
         )
 
     return {
-        **logged,
+        "run_id": logged["run_id"],
+        "model_uri": logged["model_uri"],
+        "sha256": logged["sha256"],
         "baseline_run_id": baseline_run_ids["logreg"],
         "baseline_run_ids": baseline_run_ids,
         "baselines": {
@@ -338,7 +382,7 @@ def _log_model_run(
     baseline_run_ids: dict[str, str],
     onnx_model: onnx.ModelProto,
     report: Report,
-) -> dict[str, Any]:
+) -> LoggedRun:
     """The model run: params, curves, metrics, lineage, the evaluation report and the ONNX model."""
     with mlflow.start_run(run_name="mlp") as run:
         tags = {
