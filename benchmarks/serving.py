@@ -44,7 +44,7 @@ import httpx
 import pandas as pd
 import psutil
 
-from flightpath.processes import free_port, stop_process_group
+from flightpath.processes import free_port, stop_process_group, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW = (dt.date(2013, 1, 1), dt.date(2013, 1, 28))
@@ -217,13 +217,13 @@ def server(
     )
     srv = Server(name, proc, f"http://127.0.0.1:{port}")
     try:
-        deadline = time.monotonic() + 180
-        while not _safe(ready, srv.base):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{name} did not become ready:\n{(log_dir / f'{name}.log').read_text(errors='replace')[-3000:]}"
-                )
-            time.sleep(0.3)
+        wait_until(
+            lambda: _safe(ready, srv.base),
+            proc,
+            180,
+            name,
+            lambda: (log_dir / f"{name}.log").read_text(errors="replace")[-3000:],
+        )
         yield srv
     finally:
         if proc.poll() is None:

@@ -48,26 +48,38 @@ class NotReady(RuntimeError):
     """A server we started exited, or did not answer its readiness URL in time."""
 
 
+def wait_until(
+    ready: Callable[[], bool],
+    proc: subprocess.Popen[Any],
+    timeout_s: float,
+    what: str,
+    describe: Callable[[], str] = lambda: "",
+) -> None:
+    """Poll `ready()` every 0.2 s until it returns True (the one "start a server, wait" loop).
+
+    Raises:
+        NotReady: `proc` exited first, or `timeout_s` passed; the message names `what` and ends with
+            `describe()` (e.g. the tail of the server's log).
+    """
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if proc.poll() is not None:
+            raise NotReady(f"{what}: the server exited with code {proc.returncode} before it was ready\n{describe()}")
+        if time.monotonic() > deadline:
+            raise NotReady(f"{what}: not ready within {timeout_s:.0f} s\n{describe()}")
+        time.sleep(0.2)
+
+
 def wait_until_ready(
     url: str, proc: subprocess.Popen[Any], timeout_s: float, describe: Callable[[], str] = lambda: ""
 ) -> None:
-    """Poll `url` (e.g. a service's /readyz) until it answers 200.
-
-    Raises:
-        NotReady: `proc` exited first, or `timeout_s` passed; the message ends with `describe()`
-            (e.g. the tail of the server's log).
-    """
+    """Wait until GET `url` (e.g. a service's /readyz) answers 200; see `wait_until`."""
     import httpx  # only callers that start servers pay for it
 
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            raise NotReady(f"{url}: the server exited with code {proc.returncode} before it was ready\n{describe()}")
+    def answers() -> bool:
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
+            return httpx.get(url, timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise NotReady(f"{url}: not ready within {timeout_s:.0f} s\n{describe()}")
-        time.sleep(0.2)
+            return False
+
+    wait_until(answers, proc, timeout_s, url, describe)

@@ -34,3 +34,22 @@ def test_free_port_is_free_and_bindable() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))  # nobody holds it: we can listen on it ourselves
         s.listen()
+
+
+def test_wait_until_returns_once_ready_and_names_what_failed() -> None:
+    import pytest
+
+    from flightpath.processes import NotReady, wait_until
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], start_new_session=True)
+    try:
+        calls = iter([False, False, True])
+        wait_until(lambda: next(calls), sleeper, 10, "three polls")  # returns on the third
+        with pytest.raises(NotReady, match=r"never: not ready within 0 s\nlog tail"):
+            wait_until(lambda: False, sleeper, 0.3, "never", lambda: "log tail")
+    finally:
+        stop_process_group(sleeper)
+    quitter = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    quitter.wait()
+    with pytest.raises(NotReady, match="exited with code 3"):
+        wait_until(lambda: False, quitter, 10, "quitter")
