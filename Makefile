@@ -33,8 +33,8 @@ $(CHECKOV_STAMP): infra/checkov-constraints.txt
 
 install: $(STAMP) ## create .venv and install the pinned dependencies (done automatically by other targets)
 
-demo: $(STAMP) ## run the whole loop on the embedded default, then serve and predict (START=/END= optional)
-	$(VENV)/bin/flightpath demo $(WINDOW)
+demo: $(STAMP) ## run the whole loop on the embedded default, then serve and predict (START=/END= optional; V=1: all logs)
+	$(VENV)/bin/flightpath $(if $(V),-v) demo $(WINDOW)
 
 test: $(STAMP) $(CHECKOV_STAMP) ## run the test suite (CI=true turns missing PostgreSQL/Redis from a skip into a failure)
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -q

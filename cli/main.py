@@ -10,6 +10,7 @@ serving image (no torch, no airflow) can run `flightpath serve`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
@@ -33,8 +34,15 @@ StartOpt = Annotated[
 EndOpt = Annotated[dt.datetime | None, typer.Option("--end", formats=["%Y-%m-%d"], help="last day (default: demo_end)")]
 
 
+_verbose = False  # -v: also show every library's logs where a command would keep them in a file
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging; the demo shows all logs")] = False,
+) -> None:
+    global _verbose
+    _verbose = verbose
     logs.configure("DEBUG" if verbose else "INFO")
 
 
@@ -147,19 +155,35 @@ def serve() -> None:
 
 @app.command()
 def demo(start: StartOpt = None, end: EndOpt = None) -> None:
-    """The whole loop on the embedded default: DAG run in-process, then serve and predict."""
+    """The whole loop on the embedded default: DAG run in-process, then serve and predict.
+
+    Shows one line per stage and the final report; Airflow's, Feast's and the service's own logs go
+    to reports/demo_run.log (with -v they stay on the terminal instead).
+    """
     from pipelines import demo as _demo
+    from pipelines import progress
 
     s = get_settings()
     first, last = _window(start, end)
+    log_file = s.reports_dir / "demo_run.log"
+    log_file.unlink(missing_ok=True)
+    typer.echo(f"flightpath demo {first}..{last}" + ("" if _verbose else f" (full logs: {log_file}; -v shows them)"))
     t0 = time.perf_counter()
-    summary = _demo.run_dag(s, first, last)
-    t_pipeline = time.perf_counter() - t0
-    if not _demo.has_champion(summary):
-        typer.echo(_demo.report(s, summary, None, t_pipeline, time.perf_counter() - t0))
-        raise typer.Exit(code=2)
-    served = _demo.serve_and_predict(s, _demo.sample_flight(s, last))
+    try:
+        with contextlib.nullcontext() if _verbose else progress.quiet(log_file):
+            summary = _demo.run_dag(s, first, last)
+            t_pipeline = time.perf_counter() - t0
+            served = None
+            if _demo.has_champion(summary):
+                with progress.stage("serve and predict"):
+                    served = _demo.serve_and_predict(s, _demo.sample_flight(s, last))
+    except Exception:
+        if not _verbose:
+            typer.echo(f"the demo failed; the logs are in {log_file}", err=True)
+        raise
     typer.echo(_demo.report(s, summary, served, t_pipeline, time.perf_counter() - t0))
+    if served is None:
+        raise typer.Exit(code=2)
 
 
 if __name__ == "__main__":

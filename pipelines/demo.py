@@ -42,7 +42,7 @@ def run_dag(settings: Settings, start: dt.date, end: dt.date) -> dict[str, Any]:
     run = dag.test(run_conf={"start": start.isoformat(), "end": end.isoformat()})
     state = str(getattr(run, "state", ""))
     if "success" not in state or not steps.summary_path(settings).exists():
-        raise RuntimeError(f"the {DAG_ID} run ended in state {state!r}; see the task logs above")
+        raise RuntimeError(f"the {DAG_ID} run ended in state {state!r}; see its task logs")
     return json.loads(steps.summary_path(settings).read_text())
 
 

@@ -256,19 +256,23 @@ class ModelStore:
         Raises ModelRefused (bad artifact) or RegistryUnavailable (download failed).
         """
         expected = rv.tags.get(TAG_SHA256)
+
+        def verified(data: bytes) -> LoadedModel:
+            return load_model_bytes(
+                data,
+                name=rv.name,
+                version=rv.version,
+                expected_sha256=expected,
+                tags=rv.tags,
+                settings=self.settings,
+                source="registry",
+                alias=rv.alias,
+            )
+
         local = self._read_local(rv.version)
         if local is not None and expected and local[1].get("sha256") == expected.lower():
             try:
-                return load_model_bytes(
-                    local[0],
-                    name=rv.name,
-                    version=rv.version,
-                    expected_sha256=expected,
-                    tags=rv.tags,
-                    settings=self.settings,
-                    source="registry",
-                    alias=rv.alias,
-                )
+                return verified(local[0])
             except ModelRefused as exc:  # a tampered or truncated cache: fetch again
                 log.warning("local copy of %s v%s failed verification (%s); downloading", rv.name, rv.version, exc)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -277,16 +281,7 @@ class ModelStore:
             data = self._download(rv, tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        model = load_model_bytes(
-            data,
-            name=rv.name,
-            version=rv.version,
-            expected_sha256=expected,
-            tags=rv.tags,
-            settings=self.settings,
-            source="registry",
-            alias=rv.alias,
-        )
+        model = verified(data)
         self._write_local(model, data)
         return model
 

@@ -18,7 +18,7 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 
 from flightpath.settings import get_settings
-from pipelines import steps
+from pipelines import progress, steps
 
 NOTES = Path(__file__).resolve().parent.parent / "NOTES.md"
 _defaults = get_settings()
@@ -56,27 +56,33 @@ def _window() -> tuple[dt.date, dt.date]:
 def flightpath_demo() -> None:
     @task(doc_md="Ingest each day: source drop -> immutable raw -> validated curated + quarantine (per rule).")
     def ingest() -> dict[str, Any]:
-        return steps.ingest_window(get_settings(), *_window())
+        with progress.stage("ingest"):
+            return steps.ingest_window(get_settings(), *_window())
 
     @task(doc_md="Offline feature tables from the curated lake, `feast apply`, materialize to the online store.")
     def features(_: dict[str, Any]) -> dict[str, Any]:
-        return steps.features_window(get_settings(), *_window())
+        with progress.stage("features"):
+            return steps.features_window(get_settings(), *_window())
 
     @task(doc_md="Point-in-time training set (Feast get_historical_features on duckdb) saved in the lake.")
     def training_frame(_: dict[str, Any]) -> dict[str, Any]:
-        return steps.build_training_frame(get_settings(), *_window())
+        with progress.stage("training_frame"):
+            return steps.build_training_frame(get_settings(), *_window())
 
     @task(doc_md="Train the PyTorch model and the logistic-regression baseline; export ONNX behind the parity gate.")
     def train(_: dict[str, Any]) -> dict[str, Any]:
-        return steps.train_window(get_settings(), *_window())
+        with progress.stage("train"):
+            return steps.train_window(get_settings(), *_window())
 
     @task(doc_md="Register the ONNX model, alias it `challenger`, and move `champion` only if the gate passes.")
     def promote(trained: dict[str, Any]) -> dict[str, Any]:
-        return steps.register_and_promote(get_settings(), trained["run_id"])
+        with progress.stage("promote"):
+            return steps.register_and_promote(get_settings(), trained["run_id"])
 
     @task(doc_md="Evidently data-drift report: the training window vs the later window (HTML + JSON).")
     def monitor(_: dict[str, Any]) -> dict[str, Any]:
-        return steps.monitor_window(get_settings(), *_window())
+        with progress.stage("monitor"):
+            return steps.monitor_window(get_settings(), *_window())
 
     @task(doc_md="Write every step's summary to reports/demo_summary.json (what `flightpath demo` prints).")
     def summary(

@@ -22,14 +22,6 @@ from flightpath.processes import NotReady, free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 90
-FLIGHT = {
-    "carrier": "UA",
-    "flight": 1545,
-    "tailnum": "N14228",
-    "origin": "EWR",
-    "dest": "IAH",
-    "sched_dep_local": "2013-01-01T05:15",
-}
 
 
 @dataclass

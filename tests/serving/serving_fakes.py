@@ -140,6 +140,17 @@ def sha256_of(model: onnx.ModelProto) -> str:
     return hashlib.sha256(model.SerializeToString()).hexdigest()
 
 
+# A real flight of the tiny window, as a user describes it.
+FLIGHT = {
+    "carrier": "UA",
+    "flight": 1545,
+    "tailnum": "N14228",
+    "origin": "EWR",
+    "dest": "IAH",
+    "sched_dep_local": "2013-01-01T05:15",
+}
+
+
 # --- a throwaway MLflow registry ------------------------------------------------------------------
 @dataclass
 class Registry:

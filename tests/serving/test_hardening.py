@@ -5,19 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from serving_fakes import STORE_VALUES
+from serving_fakes import FLIGHT, STORE_VALUES
 
 from serving.metrics import ServingMetrics
 from serving.middleware import LimitsMiddleware
 
-FLIGHT = {
-    "carrier": "UA",
-    "flight": 1545,
-    "tailnum": "N14228",
-    "origin": "EWR",
-    "dest": "IAH",
-    "sched_dep_local": "2013-01-01T05:15",
-}
 MIB = 1024 * 1024
 
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live_service import FLIGHT, Service, serve
+from live_service import Service, serve
 from prometheus_client import values
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
-from serving_fakes import build_model, copy_registry
+from serving_fakes import FLIGHT, build_model, copy_registry
 
 from serving.metrics import MULTIPROC_ENV, SERVING_MULTIPROC_ENV, ServingMetrics
 from serving.server import fresh_multiproc_dir

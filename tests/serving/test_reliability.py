@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx
 import pytest
-from live_service import FLIGHT, serve
+from live_service import serve
 from redis_server import RedisServer
-from serving_fakes import BIAS, Registry, build_model, copy_registry
+from serving_fakes import BIAS, FLIGHT, Registry, build_model, copy_registry
 
 from features import contract
 from flightpath.settings import Settings
