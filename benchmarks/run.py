@@ -147,7 +147,7 @@ def render_online(onl: dict[str, Any]) -> list[str]:
         "",
         "## Online read: one flight's full feature vector",
         "",
-        f"{READS_DOC(onl)} Feast = `OnlineFeatureReader.read` (`get_online_features` with the feature service); "
+        f"{reads_doc(onl)} Feast = `OnlineFeatureReader.read` (`get_online_features` with the feature service); "
         "fast = `features.fast_online` (tables/fields resolved once from the registry, one SQL statement or one "
         "HMGET pipeline per read, Feast's key serialization and value decoding; tests check it returns exactly "
         "what Feast returns); floor = the same keys' rows fetched raw (keys pre-serialized, nothing decoded).",
@@ -177,7 +177,7 @@ def render_online(onl: dict[str, Any]) -> list[str]:
     return lines
 
 
-def READS_DOC(onl: dict[str, Any]) -> str:  # noqa: N802 - a sentence, kept next to render
+def reads_doc(onl: dict[str, Any]) -> str:  # a sentence, kept next to render
     from benchmarks.online import READS, WARMUP
 
     return (

@@ -122,7 +122,7 @@ def read_online(reader: FeatureReader, entities: list[dict[str, str | None]]) ->
     except OnlineStoreUnavailable as exc:
         reason = "online_store_unavailable"
         log.warning("online store unavailable (%s); answering in degraded mode", exc)
-    except Exception as exc:  # noqa: BLE001 - a reader bug also degrades (flagged, logged), never a 500
+    except Exception as exc:  # a reader bug also degrades (flagged, logged), never a 500
         reason = f"online_read_error:{type(exc).__name__}"
         log.exception("online feature read failed; answering in degraded mode")
     else:
