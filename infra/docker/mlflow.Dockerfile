@@ -6,7 +6,11 @@
 # The default command uses SQLite on /mlflow (a volume); the compose stack overrides it with
 # --backend-store-uri postgresql+psycopg://... . Artifacts are proxied by the server
 # (--artifacts-destination), so clients need only HTTP access to it, never the artifact volume.
-FROM python:3.11-slim
+# The base is a variable with the official default; where no registry is reachable,
+# infra/local-images/build.sh makes a stand-in (PYTHON_IMAGE=flightpath-local/python:3.11).
+# checkov:skip=CKV_DOCKER_7: the base is a build argument with a pinned default (checkov does not resolve ARG)
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

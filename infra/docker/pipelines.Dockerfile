@@ -8,7 +8,11 @@
 # feast/mlflow pins, so this image installs Airflow from the project's constraints.txt like every
 # other environment of the project (docs/design.md, stack facts). The command picks the role:
 #   airflow api-server | airflow scheduler | airflow dag-processor | airflow triggerer | airflow db migrate
-FROM python:3.11-slim
+# The base is a variable with the official default; where no registry is reachable,
+# infra/local-images/build.sh makes a stand-in (PYTHON_IMAGE=flightpath-local/python:3.11).
+# checkov:skip=CKV_DOCKER_7: the base is a build argument with a pinned default (checkov does not resolve ARG)
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 # torch: the CPU wheel index, so the image carries no CUDA libraries (PyPI's Linux wheel is the CUDA
 # build, several GB). Set to "" to build from PyPI alone. torch==2.13.0 in constraints.txt matches

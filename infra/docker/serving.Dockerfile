@@ -8,7 +8,11 @@
 # versions the tests ran. The project is installed *editable* under /opt/flightpath on purpose:
 # flightpath.settings derives PROJECT_ROOT (the Feast repo folder, the DAGs folder) from the source
 # location, so the source tree must stay where it is; site-packages would break those paths.
-FROM python:3.11-slim
+# The base is a variable with the official default; where no registry is reachable,
+# infra/local-images/build.sh makes a stand-in (PYTHON_IMAGE=flightpath-local/python:3.11).
+# checkov:skip=CKV_DOCKER_7: the base is a build argument with a pinned default (checkov does not resolve ARG)
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

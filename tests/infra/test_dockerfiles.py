@@ -58,7 +58,9 @@ def test_every_image_has_a_dockerfile(h) -> None:
 def test_base_image_and_non_root_user(name: str, h) -> None:
     ins = instructions(name, h)
     froms = [rest for word, rest in ins if word == "FROM"]
-    assert froms == ["python:3.11-slim"], froms
+    assert froms == ["${PYTHON_IMAGE}"], froms
+    default = [rest for word, rest in ins if word == "ARG" and rest.startswith("PYTHON_IMAGE=")]
+    assert default == ["PYTHON_IMAGE=python:3.11-slim"], "the base defaults to the official image"
     users = [rest for word, rest in ins if word == "USER"]
     assert users, "no USER: the container would run as root"
     user = users[-1].split(":")[0]
