@@ -33,12 +33,17 @@ WORKDIR /opt/flightpath
 #    (settings derive the DAGs folder and the Feast repo from the source location).
 #    psycopg: Airflow's metadata DB and the prediction log are PostgreSQL in the stack
 #    (Airflow 3 uses psycopg 3 when it is installed: postgresql+psycopg:// URLs).
+#    Local wheels, optional: whatever lies in .wheelhouse/ of the build context (ignored by git; e.g.
+#    the CPU torch wheel on a machine that cannot reach the CPU index) is preferred by pip. README.md
+#    is named too so that the COPY has a source when the folder is absent.
 COPY pyproject.toml constraints.txt README.md ./
+COPY README.md .wheelhouse* /tmp/wheelhouse/
 RUN mkdir -p cli flightpath pipelines features training monitoring \
  && touch cli/__init__.py flightpath/__init__.py pipelines/__init__.py features/__init__.py training/__init__.py \
           monitoring/__init__.py \
- && pip install --no-cache-dir -c constraints.txt \
-        -e ".[ingest,features,training,monitoring,pipelines]" "psycopg[binary]"
+ && pip install --no-cache-dir --find-links /tmp/wheelhouse -c constraints.txt \
+        -e ".[ingest,features,training,monitoring,pipelines]" "psycopg[binary]" \
+ && rm -rf /tmp/wheelhouse
 
 # 2. The code of every stage a task runs (tests/infra checks that the DAGs' import closure is covered).
 COPY cli/ cli/

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -312,3 +313,18 @@ def test_yaml_lint(tool, h) -> None:
     targets = ["docker-compose.yml", "infra", "k8s"]
     proc = h.run([yamllint, "--strict", "-c", "infra/yamllint.yaml", *targets])
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_env_example_lists_every_variable_compose_reads_with_its_default(repo_root: Path) -> None:
+    """.env.example is the documentation of compose's knobs: the same names, the same defaults."""
+    text = (repo_root / "docker-compose.yml").read_text()
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    read = dict(re.findall(r"\$\{([A-Z][A-Z0-9_]*):-([^}]*)\}", body))
+    example = dict(
+        line.split("=", 1)
+        for line in (repo_root / ".env.example").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    assert example == read
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=repo_root).returncode == 0
+    assert ignored, ".env must be ignored by git: it holds the real passwords"
