@@ -120,7 +120,7 @@ def _ports_in(compose: dict[str, Any]) -> list[tuple[str, int, str]]:
             if isinstance(entry, dict):
                 found += [(name, int(entry[k]), f"ports.{k}") for k in ("target", "published") if k in entry]
                 continue
-            parts = str(entry).split("/")[0].split(":")
+            parts = interpolated(str(entry)).split("/")[0].split(":")
             found += [(name, int(p), "ports") for p in parts[-2:] if p.isdigit()]
         for entry in svc.get("expose", []):
             found.append((name, int(str(entry).split("/")[0]), "expose"))
@@ -151,16 +151,20 @@ def test_every_port_is_a_design_port(compose: dict[str, Any], allowed_ports: set
 def test_published_ports_bind_loopback_and_keep_their_number(compose: dict[str, Any]) -> None:
     for name, svc in services(compose).items():
         for entry in svc.get("ports", []):
-            parts = str(entry).split("/")[0].split(":")
+            parts = interpolated(str(entry)).split("/")[0].split(":")
             assert len(parts) == 3 and parts[0] == "127.0.0.1", f"{name}: publish on 127.0.0.1 only ({entry})"
-            assert parts[1] == parts[2], f"{name}: host and container port should match ({entry})"
+            assert parts[1] == parts[2], f"{name}: by default host and container port match ({entry})"
+            # The host side is a variable: another PostgreSQL or Redis may already hold the port.
+            assert re.fullmatch(r"127\.0\.0\.1:\$\{STACK_[A-Z]+_PORT:-\d+\}:\d+", str(entry)), entry
 
 
 def test_design_ports_are_published_where_the_stack_runs_them(
     compose: dict[str, Any], design_ports: dict[str, int]
 ) -> None:
     published = {
-        int(str(p).split(":")[-2]): name for name, svc in services(compose).items() for p in svc.get("ports", [])
+        int(interpolated(str(p)).split(":")[-2]): name
+        for name, svc in services(compose).items()
+        for p in svc.get("ports", [])
     }
     expected = {
         "serving": "serving",
