@@ -11,9 +11,11 @@ CHECKOV_VENV  ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # Optional window for demo/backfill/monitor: make backfill START=2013-01-01 END=2013-03-31
 WINDOW := $(if $(START),--start $(START)) $(if $(END),--end $(END))
-COMPOSE ?= docker compose
+# Compose v2 (`docker compose`) where it exists, else v1 (`docker-compose`, e.g. Debian's 1.29).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+export COMPOSE_PROJECT_NAME ?= flightpath
 
-.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui airflow airflow-backfill up down logs
+.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui airflow airflow-backfill up down ps logs trigger smoke stack-test
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -83,11 +85,30 @@ airflow-backfill: $(STAMP) ## backfill START..END through the running `make airf
 	  --from-date $(START) --to-date $$($(PY) -c 'import datetime as d,sys; print(d.date.fromisoformat(sys.argv[1]) + d.timedelta(days=1))' $(END)) \
 	  --reprocess-behavior failed
 
-up: ## start the compose stack (needs a Docker engine)
+up: $(STAMP) ## build and start the compose stack, wait until healthy, print the URLs (needs Docker)
+	@docker info >/dev/null 2>&1 || { echo "no Docker engine answers: start Docker (Debian: dockerd as root)"; exit 1; }
 	$(COMPOSE) up -d --build
+	$(VENV)/bin/flightpath stack wait
+	@echo "serving  http://127.0.0.1:$${STACK_SERVING_PORT:-8000}/docs   (ready once a champion exists: make trigger)"
+	@echo "Airflow  http://127.0.0.1:$${STACK_AIRFLOW_PORT:-8080}        (no login on the local stack)"
+	@echo "MLflow   http://127.0.0.1:$${STACK_MLFLOW_PORT:-5000}"
+	@echo "Grafana  http://127.0.0.1:$${STACK_GRAFANA_PORT:-3000}        (admin / GRAFANA_ADMIN_PASSWORD, default admin)"
+	@echo "Prometheus http://127.0.0.1:$${STACK_PROMETHEUS_PORT:-9090}"
 
-down: ## stop the compose stack
-	$(COMPOSE) down
+down: ## stop the compose stack (its volumes stay; `make down ARGS=-v` removes them)
+	$(COMPOSE) down $(ARGS)
+
+ps: ## the stack's containers and their health
+	$(COMPOSE) ps
 
 logs: ## follow the compose stack's logs
 	$(COMPOSE) logs -f --tail=100
+
+trigger: $(STAMP) ## run the demo DAG in the stack through Airflow's REST API and wait (START=/END= optional)
+	$(VENV)/bin/flightpath stack trigger $(if $(START),--start $(START)) $(if $(END),--end $(END))
+
+smoke: $(STAMP) ## check the running stack end to end: ready, a prediction from the champion, logged, scraped
+	$(VENV)/bin/flightpath stack smoke
+
+stack-test: $(STAMP) ## build the images, start the stack on free ports, trigger, smoke, down -v (needs Docker)
+	infra/stack-test.sh

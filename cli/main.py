@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.stack import app as stack_app
 from flightpath import logs
 from flightpath.settings import get_settings
 
@@ -27,6 +28,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(stack_app, name="stack")
 
 StartOpt = Annotated[
     dt.datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="first day (default: demo_start)")

@@ -1,0 +1,196 @@
+"""`flightpath stack ...`: drive the compose stack the way a user does, over its published ports.
+
+    flightpath stack wait       # every container healthy (or a one-shot job done), else its last logs
+    flightpath stack trigger    # the demo DAG through Airflow's REST API v2, until the run succeeds
+    flightpath stack smoke      # /readyz, a prediction from the champion with Redis features, its row
+                                # in PostgreSQL, the champion in MLflow, Prometheus scraping serving
+
+`make up`, `make trigger`, `make smoke` and `make stack-test` call these. Ports and passwords are read
+from the same variables compose reads (STACK_*_PORT, POSTGRES_FLIGHTPATH_PASSWORD; see .env.example).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import time
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+app = typer.Typer(help="Drive the compose stack (make up first).", no_args_is_help=True)
+
+PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "flightpath")  # the name compose itself reads
+SAMPLE_FLIGHT = {
+    "carrier": "EV",
+    "flight": 4370,
+    "tailnum": "N17159",
+    "origin": "EWR",
+    "dest": "CHS",
+    "sched_dep_local": "2013-01-28T13:57:00",
+}
+
+
+def port(name: str, default: int) -> int:
+    return int(os.environ.get(f"STACK_{name}_PORT", default))
+
+
+def url(name: str, default: int) -> str:
+    return f"http://127.0.0.1:{port(name, default)}"
+
+
+def fail(message: str) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code=1)
+
+
+# --- wait ---------------------------------------------------------------------------------------------
+def containers() -> list[dict[str, Any]]:
+    """`docker inspect` of every container of the project (running or not)."""
+    ids = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if not ids:
+        return []
+    out = subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True).stdout
+    return list(json.loads(out))
+
+
+def state_of(container: dict[str, Any]) -> str:
+    """ "ok", "waiting" or "failed", from a `docker inspect` entry: healthy, or a one-shot job exited 0."""
+    st = container["State"]
+    health = (st.get("Health") or {}).get("Status")
+    if st["Status"] == "exited":
+        return (
+            "ok"
+            if st["ExitCode"] == 0
+            and container["Config"]["Labels"].get("com.docker.compose.service", "").endswith("-init")
+            else "failed"
+        )
+    if health is None:
+        return "ok" if st["Status"] == "running" else "waiting"
+    return {"healthy": "ok", "unhealthy": "failed"}.get(health, "waiting")
+
+
+@app.command()
+def wait(timeout: Annotated[float, typer.Option(help="seconds before giving up")] = 600) -> None:
+    """Wait until every container is healthy; on failure or timeout print the culprits' last logs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = containers()
+        if not found:
+            fail("no container of the flightpath stack exists (make up)")
+        states = {c["Name"].lstrip("/"): state_of(c) for c in found}
+        bad = [n for n, s in states.items() if s == "failed"]
+        pending = [n for n, s in states.items() if s == "waiting"]
+        if not bad and not pending:
+            typer.echo(f"all {len(states)} containers healthy")
+            return
+        if bad or time.monotonic() > deadline:
+            for name in bad or pending:
+                logs = subprocess.run(["docker", "logs", "--tail", "30", name], capture_output=True, text=True)
+                typer.echo(f"--- {name} ({states[name]}), last log lines:\n{logs.stdout}{logs.stderr}", err=True)
+            fail(f"not healthy after {timeout:.0f} s: {bad or pending}" if not bad else f"failed: {bad}")
+        time.sleep(3)
+
+
+# --- trigger ------------------------------------------------------------------------------------------
+def airflow_client() -> httpx.Client:
+    base = url("AIRFLOW", 8080)
+    token = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": "admin"}, timeout=30)
+    token.raise_for_status()
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token.json()['access_token']}"}, timeout=30)
+
+
+@app.command()
+def trigger(
+    start: Annotated[str, typer.Option(help="first day")] = "2013-01-01",
+    end: Annotated[str, typer.Option(help="last day")] = "2013-01-28",
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the run")] = 900,
+) -> None:
+    """Trigger flightpath_demo over START..END through the REST API v2 and wait until it succeeds."""
+    dt.date.fromisoformat(start), dt.date.fromisoformat(end)  # a clear error before anything starts
+    dag = "/api/v2/dags/flightpath_demo"
+    with airflow_client() as api:
+        deadline = time.monotonic() + 120
+        while api.get(dag).status_code != 200:  # the dag-processor may not have parsed it yet
+            if time.monotonic() > deadline:
+                fail("flightpath_demo is not known to Airflow after 120 s (dag-processor logs: make logs)")
+            time.sleep(3)
+        api.patch(dag, json={"is_paused": False}).raise_for_status()
+        run = api.post(f"{dag}/dagRuns", json={"logical_date": None, "conf": {"start": start, "end": end}})
+        run.raise_for_status()
+        run_id = run.json()["dag_run_id"]
+        typer.echo(f"triggered {run_id} ({start}..{end}); waiting")
+        deadline = time.monotonic() + timeout
+        while (state := api.get(f"{dag}/dagRuns/{run_id}").json()["state"]) not in ("success", "failed"):
+            if time.monotonic() > deadline:
+                fail(f"run {run_id} still {state} after {timeout:.0f} s")
+            time.sleep(5)
+        tasks = api.get(f"{dag}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+        summary = ", ".join(f"{t['task_id']}={t['state']}" for t in tasks)
+        if state != "success":
+            fail(f"run {run_id} failed: {summary}")
+        typer.echo(f"run {run_id} succeeded: {summary}")
+
+
+# --- smoke --------------------------------------------------------------------------------------------
+def champion_version() -> str:
+    resp = httpx.get(
+        f"{url('MLFLOW', 5000)}/api/2.0/mlflow/registered-models/alias",
+        params={"name": "flight-delay", "alias": "champion"},
+        timeout=10,
+    )
+    resp.raise_for_status()
+    return str(resp.json()["model_version"]["version"])
+
+
+def logged_rows(request_id: str) -> int:
+    import psycopg
+
+    password = os.environ.get("POSTGRES_FLIGHTPATH_PASSWORD", "flightpath")
+    dsn = f"host=127.0.0.1 port={port('PG', 5432)} dbname=flightpath user=flightpath password={password}"
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        row = conn.execute("SELECT count(*) FROM predictions WHERE request_id = %s", (request_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+@app.command()
+def smoke(timeout: Annotated[float, typer.Option(help="seconds to wait for each check")] = 60) -> None:
+    """The stack answers as a user expects, from the champion, with online features, and logs it."""
+    serving = url("SERVING", 8000)
+    champion = champion_version()
+    typer.echo(f"MLflow: flight-delay@champion is v{champion}")
+    deadline = time.monotonic() + timeout
+    while (ready := httpx.get(f"{serving}/readyz", timeout=5)).json().get("model_version") != champion:
+        if time.monotonic() > deadline:  # the service polls the registry every reload interval
+            fail(f"/readyz after {timeout:.0f} s: {ready.status_code} {ready.text}")
+        time.sleep(2)
+    typer.echo(f"serving: /readyz {ready.status_code}, v{champion}")
+    answer = httpx.post(f"{serving}/v1/predict", json=SAMPLE_FLIGHT, timeout=10)
+    body = answer.json()
+    if answer.status_code != 200 or body["model"]["version"] != champion or body["degraded"]:
+        fail(f"/v1/predict: {answer.status_code} {answer.text}")
+    typer.echo(f"serving: /v1/predict p={body['probability']:.4f} from v{champion}, online features (not degraded)")
+    deadline = time.monotonic() + timeout
+    while logged_rows(body["request_id"]) != 1:  # the shipper writes in batches, off the request path
+        if time.monotonic() > deadline:
+            fail(f"prediction {body['request_id']} is not in PostgreSQL after {timeout:.0f} s")
+        time.sleep(1)
+    typer.echo("PostgreSQL: the prediction's row is in the log")
+    deadline = time.monotonic() + timeout
+    while True:
+        targets = httpx.get(f"{url('PROMETHEUS', 9090)}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+        health = {t["labels"].get("job"): t["health"] for t in targets}
+        if health.get("serving") == "up":
+            break
+        if time.monotonic() > deadline:
+            fail(f"Prometheus targets after {timeout:.0f} s: {health}")
+        time.sleep(3)
+    typer.echo("Prometheus: the serving target is up")
