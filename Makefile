@@ -87,7 +87,8 @@ airflow-backfill: $(STAMP) ## backfill START..END through the running `make airf
 
 up: $(STAMP) ## build and start the compose stack, wait until healthy, print the URLs (needs Docker)
 	@docker info >/dev/null 2>&1 || { echo "no Docker engine answers: start Docker (Debian: dockerd as root)"; exit 1; }
-	$(COMPOSE) up -d --build
+	@# A failed build or a taken port leaves part of the stack started: stop it, say what to change.
+	$(COMPOSE) up -d --build || { echo "make up failed (above). A port taken? Set STACK_*_PORT in .env (see .env.example). Stopping what started."; $(COMPOSE) down; exit 1; }
 	$(VENV)/bin/flightpath stack wait
 	@echo "serving  http://127.0.0.1:$${STACK_SERVING_PORT:-8000}/docs   (ready once a champion exists: make trigger)"
 	@echo "Airflow  http://127.0.0.1:$${STACK_AIRFLOW_PORT:-8080}        (no login on the local stack)"
@@ -98,8 +99,8 @@ up: $(STAMP) ## build and start the compose stack, wait until healthy, print the
 down: ## stop the compose stack (its volumes stay; `make down ARGS=-v` removes them)
 	$(COMPOSE) down $(ARGS)
 
-ps: ## the stack's containers and their health
-	$(COMPOSE) ps
+ps: $(STAMP) ## each service of the stack: state, health, URL (exit 1 if one is not healthy)
+	$(VENV)/bin/flightpath stack status
 
 logs: ## follow the compose stack's logs
 	$(COMPOSE) logs -f --tail=100

@@ -1,5 +1,6 @@
 """`flightpath stack ...`: drive the compose stack the way a user does, over its published ports.
 
+    flightpath stack status     # each service: state, health, URL (Docker SDK); exit 1 if not all healthy
     flightpath stack wait       # every container healthy (or a one-shot job done), else its last logs
     flightpath stack trigger    # the demo DAG through Airflow's REST API v2, until the run succeeds
     flightpath stack smoke      # /readyz, a prediction from the champion with Redis features, its row
@@ -45,6 +46,49 @@ def url(name: str, default: int) -> str:
 def fail(message: str) -> None:
     typer.echo(message, err=True)
     raise typer.Exit(code=1)
+
+
+# --- status -------------------------------------------------------------------------------------------
+# Where a user reaches each service (published ports; the rest are internal).
+URLS = {
+    "serving": ("SERVING", 8000, "/docs"),
+    "airflow-api-server": ("AIRFLOW", 8080, "/"),
+    "mlflow": ("MLFLOW", 5000, "/"),
+    "prometheus": ("PROMETHEUS", 9090, "/"),
+    "grafana": ("GRAFANA", 3000, "/"),
+    "postgres": ("PG", 5432, ""),
+    "redis": ("REDIS", 6379, ""),
+}
+
+
+@app.command()
+def status() -> None:
+    """Each service of the stack: its state, health and URL. Exit 1 when no Docker engine answers, no
+    container exists, or a service is not healthy."""
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as exc:
+        fail(f"no Docker engine answers ({exc}); start Docker, then `make up`")
+    found = client.containers.list(all=True, filters={"label": f"com.docker.compose.project={PROJECT}"})
+    if not found:
+        fail(f"no container of the compose project {PROJECT!r} exists (make up)")
+    unhealthy = []
+    for c in sorted(found, key=lambda c: c.labels.get("com.docker.compose.service", c.name)):
+        service = c.labels.get("com.docker.compose.service", c.name)
+        health = (c.attrs["State"].get("Health") or {}).get("Status", "-")
+        where = URLS.get(service)
+        address = ""
+        if where:
+            name, default, path = where
+            address = f"{url(name, default)}{path}" if path else f"127.0.0.1:{port(name, default)}"
+        typer.echo(f"{service:24} {c.status:10} {health:10} {address}")
+        if state_of(c.attrs) != "ok":
+            unhealthy.append(service)
+    if unhealthy:
+        fail(f"not healthy: {', '.join(unhealthy)}")
 
 
 # --- wait ---------------------------------------------------------------------------------------------

@@ -90,6 +90,7 @@ services=$("${COMPOSE[@]}" config --services | grep -v '^grafana$' || true)
 # shellcheck disable=SC2086
 "${COMPOSE[@]}" up -d $services
 "$FLIGHTPATH" stack wait --timeout "$WAIT_S"
+"$FLIGHTPATH" stack status
 phase "up and healthy"
 
 # --- 4. drive it ------------------------------------------------------------------------------------

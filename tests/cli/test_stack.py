@@ -31,3 +31,14 @@ def inspect(status: str, health: str | None = None, exit_code: int = 0, service:
 )
 def test_state_of_a_container(container: dict[str, Any], expected: str) -> None:
     assert state_of(container) == expected
+
+
+def test_status_without_a_docker_engine_says_so_and_fails(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from cli.stack import app
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-docker.sock'}")
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 1
+    assert "no Docker engine answers" in result.output
