@@ -17,7 +17,7 @@ import json
 import os
 import subprocess
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import httpx
 import typer
@@ -152,6 +152,38 @@ def airflow_client() -> httpx.Client:
     return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token.json()['access_token']}"}, timeout=30)
 
 
+class DemoRun(NamedTuple):
+    run_id: str
+    state: str  # "success" or "failed"
+    tasks: dict[str, str]  # task id -> state
+
+
+def run_demo_dag(api: httpx.Client, start: str, end: str, timeout: float, parse_timeout: float = 120) -> DemoRun:
+    """Trigger flightpath_demo over START..END as the UI's button does (REST API v2: unpause, POST a
+    run with `logical_date: null` and the window as conf) and wait until the run ends.
+
+    `api` is an authenticated client of the Airflow API server (the stack's, or a standalone's).
+    Raises TimeoutError when the DAG is not parsed in `parse_timeout` or the run not done in `timeout`.
+    """
+    dag = "/api/v2/dags/flightpath_demo"
+    deadline = time.monotonic() + parse_timeout
+    while api.get(dag).status_code != 200:  # the dag-processor may not have parsed it yet
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"flightpath_demo is not known to Airflow after {parse_timeout:.0f} s")
+        time.sleep(2)
+    api.patch(dag, json={"is_paused": False}).raise_for_status()
+    run = api.post(f"{dag}/dagRuns", json={"logical_date": None, "conf": {"start": start, "end": end}})
+    run.raise_for_status()
+    run_id = run.json()["dag_run_id"]
+    deadline = time.monotonic() + timeout
+    while (state := api.get(f"{dag}/dagRuns/{run_id}").json()["state"]) not in ("success", "failed"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} still {state} after {timeout:.0f} s")
+        time.sleep(3)
+    tasks = api.get(f"{dag}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+    return DemoRun(run_id, state, {t["task_id"]: t["state"] for t in tasks})
+
+
 @app.command()
 def trigger(
     start: Annotated[str, typer.Option(help="first day")] = "2013-01-01",
@@ -160,28 +192,16 @@ def trigger(
 ) -> None:
     """Trigger flightpath_demo over START..END through the REST API v2 and wait until it succeeds."""
     dt.date.fromisoformat(start), dt.date.fromisoformat(end)  # a clear error before anything starts
-    dag = "/api/v2/dags/flightpath_demo"
+    typer.echo(f"triggering flightpath_demo ({start}..{end}); waiting")
     with airflow_client() as api:
-        deadline = time.monotonic() + 120
-        while api.get(dag).status_code != 200:  # the dag-processor may not have parsed it yet
-            if time.monotonic() > deadline:
-                fail("flightpath_demo is not known to Airflow after 120 s (dag-processor logs: make logs)")
-            time.sleep(3)
-        api.patch(dag, json={"is_paused": False}).raise_for_status()
-        run = api.post(f"{dag}/dagRuns", json={"logical_date": None, "conf": {"start": start, "end": end}})
-        run.raise_for_status()
-        run_id = run.json()["dag_run_id"]
-        typer.echo(f"triggered {run_id} ({start}..{end}); waiting")
-        deadline = time.monotonic() + timeout
-        while (state := api.get(f"{dag}/dagRuns/{run_id}").json()["state"]) not in ("success", "failed"):
-            if time.monotonic() > deadline:
-                fail(f"run {run_id} still {state} after {timeout:.0f} s")
-            time.sleep(5)
-        tasks = api.get(f"{dag}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
-        summary = ", ".join(f"{t['task_id']}={t['state']}" for t in tasks)
-        if state != "success":
-            fail(f"run {run_id} failed: {summary}")
-        typer.echo(f"run {run_id} succeeded: {summary}")
+        try:
+            run = run_demo_dag(api, start, end, timeout)
+        except TimeoutError as exc:
+            fail(f"{exc} (make logs)")
+    summary = ", ".join(f"{task}={state}" for task, state in run.tasks.items())
+    if run.state != "success":
+        fail(f"run {run.run_id} failed: {summary}")
+    typer.echo(f"run {run.run_id} succeeded: {summary}")
 
 
 # --- smoke --------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli.stack import run_demo_dag
 from flightpath.processes import free_port, stop_process_group, wait_until_ready
 from flightpath.registry_access import registry_client
 from flightpath.settings import Settings
@@ -195,26 +196,8 @@ def test_a_champion_promoted_from_airflow_is_served_followed_and_rolled_back(tmp
 
         # 2. The pipeline again, triggered the way the UI's button does it: REST API v2.
         with _airflow_standalone(env, settings, tmp_path / "airflow.log") as api, VersionWatcher(base) as watcher:
-            deadline = time.monotonic() + 180
-            while api.get("/api/v2/dags/flightpath_demo").status_code != 200:  # parsed by the dag-processor
-                assert time.monotonic() < deadline, "flightpath_demo was not parsed within 180 s"
-                time.sleep(2)
-            assert api.patch("/api/v2/dags/flightpath_demo", json={"is_paused": False}).status_code == 200
-            run = api.post(
-                "/api/v2/dags/flightpath_demo/dagRuns",
-                json={"logical_date": None, "conf": {"start": START, "end": END}},
-            )
-            assert run.status_code == 200, run.text
-            run_id = run.json()["dag_run_id"]
-            deadline = time.monotonic() + 900
-            while (state := api.get(f"/api/v2/dags/flightpath_demo/dagRuns/{run_id}").json()["state"]) not in (
-                "success",
-                "failed",
-            ):
-                assert time.monotonic() < deadline, f"DAG run still {state} after 900 s"
-                time.sleep(3)
-            tasks = api.get(f"/api/v2/dags/flightpath_demo/dagRuns/{run_id}/taskInstances").json()
-            assert state == "success", {t["task_id"]: t["state"] for t in tasks["task_instances"]}
+            run = run_demo_dag(api, START, END, timeout=900, parse_timeout=180)  # what `make trigger` runs
+            assert run.state == "success", run.tasks
             assert _champion(settings) == "2", "the gate did not promote the second run's model"
             lag = _wait_for_version(base, "2", FOLLOW_S)
             time.sleep(3 * RELOAD_S)  # a few more polls: the service must stay on v2
