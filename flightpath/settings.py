@@ -74,6 +74,28 @@ class Settings(BaseSettings):
     gate_latency_max_ratio: float = Field(1.5, ge=1)
     gate_latency_rounds: int = Field(200, ge=1)
 
+    # --- monitoring (monitoring/daily.py, monitoring/NOTES.md) ------------------------------------
+    # Input drift: the day is drifted when at least this share of the 25 model inputs drifted
+    # (Evidently's per-column verdict): 0.3 = 8 of 25. Lower and seasonal weather alone trips it.
+    drift_alert_share: float = Field(0.3, gt=0, le=1)
+    # Quality: retrain when the trailing week's ROC-AUC, upper end of its 95% interval included,
+    # is more than this below the champion's own test ROC-AUC (the number the gate promoted it on).
+    quality_max_auc_drop: float = Field(0.05, ge=0, le=1)
+    # Days of labelled predictions the quality verdict looks at (the day itself and the ones before).
+    quality_window_days: int = Field(7, ge=1, le=60)
+    # Retrain on drift alone only after this many drifted days in a row (one stormy day is weather).
+    drift_days_to_retrain: int = Field(3, ge=1)
+    # Bootstrap resamples for the intervals of the quality report.
+    quality_resamples: int = Field(200, ge=20)
+    # No new retraining while the last one is younger than this (a rejected challenger would be
+    # retrained from the same evidence every day otherwise).
+    retrain_cooldown_days: int = Field(7, ge=0)
+    # A retraining trains on the last this-many days up to the monitored day.
+    retrain_window_days: int = Field(90, ge=28)
+    # Prometheus scrapes monitoring results here (monitoring/exporter.py); Evidently's UI on the next.
+    monitoring_exporter_port: int = 8002
+    evidently_ui_port: int = 8001
+
     # --- feature store -------------------------------------------------------------------------
     online_store: Literal["sqlite", "redis"] = "sqlite"
     redis_url: str = "localhost:6379"

@@ -25,6 +25,7 @@ import json
 import math
 import time
 import warnings
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,9 @@ import pandas as pd
 from features.contract import CATEGORICAL_FEATURES, LABEL, MODEL_INPUTS, NUMERIC_FEATURES
 from flightpath.atomic import write_text, write_with
 
-# Share of model inputs that must drift before we call the window drifted. This is the number a
-# later retraining trigger would act on (see monitoring/NOTES.md): 0.3 of the 22 inputs = 7 columns.
-# Lower and seasonal weather alone trips it every month; higher and a broken feed can hide.
+# Share of model inputs that must drift before we call the window drifted; the default of
+# settings.drift_alert_share (monitoring/NOTES.md): 0.3 of the 25 inputs = 8 columns. Lower and
+# seasonal weather alone trips it every month; higher and a broken feed can hide.
 DRIFT_ALERT_SHARE = 0.3
 
 
@@ -112,17 +113,23 @@ def _empty_columns(ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def _run_evidently(ref: pd.DataFrame, cur: pd.DataFrame, columns: list[str]) -> Any:
+def _run_evidently(
+    ref: pd.DataFrame,
+    cur: pd.DataFrame,
+    columns: list[str],
+    alert_share: float = DRIFT_ALERT_SHARE,
+    categorical: tuple[str, ...] = CATEGORICAL_FEATURES,
+) -> Any:
     from evidently import DataDefinition, Dataset, Report  # ~1 s import: keep it off module import
     from evidently.presets import DataDriftPreset
 
     definition = DataDefinition(
-        numerical_columns=[c for c in columns if c in NUMERIC_FEATURES],
-        categorical_columns=[c for c in columns if c in CATEGORICAL_FEATURES],
+        numerical_columns=[c for c in columns if c not in categorical],
+        categorical_columns=[c for c in columns if c in categorical],
     )
     # drift_share only drives the preset's own dataset-level test in the HTML; setting it to our
     # alert share keeps the page and the summary agreeing on "drifted or not".
-    preset = DataDriftPreset(columns=columns, drift_share=DRIFT_ALERT_SHARE)
+    preset = DataDriftPreset(columns=columns, drift_share=alert_share)
     report = Report([preset], include_tests=True)  # the tests carry each column's drifted/not verdict
     with warnings.catch_warnings():
         # Evidently's column statistics divide by zero on constant or all-NaN-in-part columns.
@@ -169,6 +176,8 @@ def drift_report(
     name: str,
     *,
     extra: dict[str, Any] | None = None,
+    alert_share: float = DRIFT_ALERT_SHARE,
+    on_snapshot: Callable[[Any], object] | None = None,
 ) -> dict[str, Any]:
     """Compare the model inputs of two windows; write <name>.html and <name>.json into out_dir.
 
@@ -178,6 +187,8 @@ def drift_report(
         out_dir: folder for the report files (created if missing).
         name: file stem, e.g. "drift_2013-01-01_2013-03-31".
         extra: caller's context (e.g. window bounds) merged into the summary before it is written.
+        alert_share: the share of drifted columns that makes the window drifted (settings.drift_alert_share).
+        on_snapshot: called with Evidently's snapshot (e.g. to add it to a workspace).
 
     Returns:
         A JSON-serializable summary (also stored under "summary" in <name>.json):
@@ -201,7 +212,9 @@ def drift_report(
     tested = [c for c in MODEL_INPUTS if c not in empty]
     if not tested:
         raise ValueError("no model input column has values in both windows: nothing to compare")
-    snapshot = _run_evidently(ref, cur, tested)
+    snapshot = _run_evidently(ref, cur, tested, alert_share)
+    if on_snapshot is not None:
+        on_snapshot(snapshot)
     result = _jsonable(snapshot.dict())
     parsed = _read_snapshot(result, tested)
 
@@ -226,8 +239,8 @@ def drift_report(
         "drift_share": drift_share,
         "drifted_count": drifted_count,
         "n_columns": n_columns,
-        "alert_share": DRIFT_ALERT_SHARE,
-        "drift_detected": drift_share >= DRIFT_ALERT_SHARE,
+        "alert_share": alert_share,
+        "drift_detected": drift_share >= alert_share,
         "drift_scores": {c: parsed["scores"].get(c) for c in column_tests},
         "column_tests": column_tests,
         "drifted_columns": [c for c in MODEL_INPUTS if c in drifted_set],
@@ -246,3 +259,169 @@ def drift_report(
     document = {"summary": summary, "evidently": result}
     write_text(json.dumps(document, indent=1, allow_nan=False), json_path)
     return summary
+
+
+PREDICTION_COLUMNS = ("probability", "predicted_delayed")
+
+
+def prediction_drift(
+    reference: pd.Series,
+    current: pd.Series,
+    threshold: float,
+    out_dir: Path,
+    name: str,
+    on_snapshot: Callable[[Any], object] | None = None,
+) -> dict[str, Any]:
+    """Did the model's answers move? The score distribution and the share answered "delayed" (at the
+    served threshold), current vs reference, tested by Evidently like any input column.
+
+    Writes <name>.html and <name>.json into out_dir; returns {"drift_detected", "drifted_columns",
+    "drift_scores", "column_tests", "positive_rate" {reference, current}, "mean_score" {...}, ...}.
+    """
+    started = time.perf_counter()
+    ref, cur = _answers(reference, threshold, "reference"), _answers(current, threshold, "current")
+    columns = list(PREDICTION_COLUMNS)
+    snapshot = _run_evidently(ref, cur, columns, alert_share=0.5, categorical=("predicted_delayed",))
+    if on_snapshot is not None:
+        on_snapshot(snapshot)
+    result = _jsonable(snapshot.dict())
+    parsed = _read_snapshot(result, columns)
+    out_dir = Path(out_dir)
+    html_path, json_path = out_dir / f"{name}.html", out_dir / f"{name}.json"
+    summary = _jsonable(
+        {
+            "name": name,
+            "drift_detected": bool(parsed["drifted"]),
+            "drifted_columns": [c for c in columns if c in parsed["drifted"]],
+            "drift_scores": parsed["scores"],
+            "column_tests": parsed["tests"],
+            "threshold": threshold,
+            "positive_rate": {
+                "reference": float((ref["predicted_delayed"] == "yes").mean()),
+                "current": float((cur["predicted_delayed"] == "yes").mean()),
+            },
+            "mean_score": {"reference": float(ref["probability"].mean()), "current": float(cur["probability"].mean())},
+            "reference_rows": len(ref),
+            "current_rows": len(cur),
+            "html_path": str(html_path),
+            "json_path": str(json_path),
+        }
+    )
+    write_with(html_path, lambda tmp: snapshot.save_html(str(tmp)))
+    summary["seconds"] = round(time.perf_counter() - started, 3)
+    write_text(json.dumps({"summary": summary, "evidently": result}, indent=1, allow_nan=False), json_path)
+    return summary
+
+
+def _answers(scores: pd.Series, threshold: float, which: str) -> pd.DataFrame:
+    p = pd.to_numeric(pd.Series(scores), errors="coerce").dropna().astype("float64").reset_index(drop=True)
+    if p.empty:
+        raise ValueError(f"{which} has no scores: there is nothing to compare")
+    return pd.DataFrame({"probability": p, "predicted_delayed": np.where(p >= threshold, "yes", "no").astype(object)})
+
+
+def column_verdicts(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: list[str], categorical: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """Evidently's own per-column drift test, without building a report: the test Evidently picks
+    for the column and sizes (its default), at that test's default threshold.
+
+    A report renders plots for every column (seconds); this is the same statistic in milliseconds,
+    for the daily decision and the replay. tests/monitoring checks that both give the same verdicts.
+    """
+    from evidently.legacy.calculations.stattests.registry import get_stattest
+    from evidently.legacy.core import ColumnType
+
+    out: dict[str, dict[str, Any]] = {}
+    for c in columns:
+        kind = ColumnType.Categorical if c in categorical else ColumnType.Numerical
+        ref = reference[c].replace([-np.inf, np.inf], np.nan).dropna()
+        cur = current[c].replace([-np.inf, np.inf], np.nan).dropna()
+        test = get_stattest(ref, cur, kind, None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = test(ref, cur, kind, None)
+        out[c] = {
+            "method": test.display_name,
+            "threshold": float(result.actual_threshold),
+            "score": float(result.drift_score),
+            "drifted": bool(result.drifted),
+        }
+    return out
+
+
+def drift_verdict(
+    reference: pd.DataFrame, current: pd.DataFrame, *, alert_share: float = DRIFT_ALERT_SHARE
+) -> dict[str, Any]:
+    """The summary of `drift_report` (without html_path/json_path), computed with `column_verdicts`."""
+    started = time.perf_counter()
+    _check_frame(reference, "reference")
+    _check_frame(current, "current")
+    ref, cur = _model_inputs(reference), _model_inputs(current)
+    empty = _empty_columns(ref, cur)
+    tested = [c for c in MODEL_INPUTS if c not in empty]
+    if not tested:
+        raise ValueError("no model input column has values in both windows: nothing to compare")
+    verdicts = column_verdicts(ref, cur, tested, CATEGORICAL_FEATURES)
+    one_sided = [c for c, where in empty.items() if where != "both"]
+    drifted_set = {c for c, v in verdicts.items() if v["drifted"]} | set(one_sided)
+    n_columns = len(tested) + len(one_sided)
+    drift_share = len(drifted_set) / n_columns
+    column_tests = {
+        c: {
+            "kind": "numerical" if c in NUMERIC_FEATURES else "categorical",
+            **(
+                {"method": verdicts[c]["method"], "threshold": verdicts[c]["threshold"]}
+                if c in verdicts
+                else {"method": f"all missing in {empty.get(c)}", "threshold": None}
+            ),
+        }
+        for c in MODEL_INPUTS
+        if empty.get(c) != "both"
+    }
+    summary = {
+        "drift_share": drift_share,
+        "drifted_count": len(drifted_set),
+        "n_columns": n_columns,
+        "alert_share": alert_share,
+        "drift_detected": drift_share >= alert_share,
+        "drift_scores": {c: verdicts[c]["score"] if c in verdicts else None for c in column_tests},
+        "column_tests": column_tests,
+        "drifted_columns": [c for c in MODEL_INPUTS if c in drifted_set],
+        "empty_columns": empty,
+        "reference_rows": len(reference),
+        "current_rows": len(current),
+        "label_rate": {"reference": label_rate(reference), "current": label_rate(current)},
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return dict(_jsonable(summary))
+
+
+def prediction_verdict(reference: pd.Series, current: pd.Series, threshold: float) -> dict[str, Any]:
+    """The summary of `prediction_drift` (without the files), computed with `column_verdicts`."""
+    ref, cur = _answers(reference, threshold, "reference"), _answers(current, threshold, "current")
+    columns = list(PREDICTION_COLUMNS)
+    verdicts = column_verdicts(ref, cur, columns, ("predicted_delayed",))
+    return dict(
+        _jsonable(
+            {
+                "drift_detected": any(v["drifted"] for v in verdicts.values()),
+                "drifted_columns": [c for c in columns if verdicts[c]["drifted"]],
+                "drift_scores": {c: verdicts[c]["score"] for c in columns},
+                "column_tests": {
+                    c: {"method": verdicts[c]["method"], "threshold": verdicts[c]["threshold"]} for c in columns
+                },
+                "threshold": threshold,
+                "positive_rate": {
+                    "reference": float((ref["predicted_delayed"] == "yes").mean()),
+                    "current": float((cur["predicted_delayed"] == "yes").mean()),
+                },
+                "mean_score": {
+                    "reference": float(ref["probability"].mean()),
+                    "current": float(cur["probability"].mean()),
+                },
+                "reference_rows": len(ref),
+                "current_rows": len(cur),
+            }
+        )
+    )

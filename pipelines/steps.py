@@ -189,3 +189,56 @@ def write_summary(settings: Settings, start: dt.date, end: dt.date, steps: dict[
     summary = {"window": {"start": start.isoformat(), "end": end.isoformat()}, "steps": steps}
     write_text(json.dumps(summary, indent=2, default=str), summary_path(settings))
     return {"path": str(summary_path(settings))}
+
+
+# --- closing the loop: batch scoring, daily monitoring, retraining ----------------------------------
+
+
+def batch_score_one_day(settings: Settings, day: dt.date) -> dict[str, Any]:
+    """Score day D's scheduled flights with the champion, as known at D 00:00 (pipelines/batch_score.py)."""
+    from pipelines.batch_score import batch_score_day
+
+    return batch_score_day(settings, day)
+
+
+def monitor_one_day(settings: Settings, day: dt.date) -> dict[str, Any]:
+    """Monitor the champion on day D: drift, prediction drift, quality, the retrain decision.
+
+    The reports are also logged to MLflow next to the model version they judge. Returns a short
+    summary (the full one is <reports_dir>/monitoring/<D>/summary.json).
+    """
+    from monitoring.daily import day_dir, monitor_day
+    from monitoring.publish import log_to_mlflow, short_summary
+
+    summary = monitor_day(settings, day)
+    summary["mlflow_run_id"] = log_to_mlflow(settings, summary, day_dir(settings, day))
+    return short_summary(summary)
+
+
+def retrain_window_for(settings: Settings, day: dt.date) -> tuple[dt.date, dt.date]:
+    """The last `retrain_window_days` days up to D (cut at the first day of the data)."""
+    from flightpath.settings import DATA_FIRST_DAY
+
+    return max(DATA_FIRST_DAY, day - dt.timedelta(days=settings.retrain_window_days - 1)), day
+
+
+def retrain(settings: Settings, day: dt.date, reason: str) -> dict[str, Any]:
+    """Train on the window ending at D, register, and let the promotion gate decide."""
+    t0 = time.perf_counter()
+    start, end = retrain_window_for(settings, day)
+    log.info("retraining on %s..%s because: %s", start, end, reason)
+    frame = build_training_frame(settings, start, end)
+    trained = train_window(settings, start, end)
+    promoted = register_and_promote(settings, trained["run_id"])
+    return {
+        "window": [start.isoformat(), end.isoformat()],
+        "reason": reason,
+        "rows": frame["rows"],
+        "run_id": trained["run_id"],
+        "test_auc": trained.get("metrics", {}).get("test_auc"),
+        "version": promoted.get("version"),
+        "decision": promoted.get("decision"),
+        "gate_reason": promoted.get("reason"),
+        "champion": promoted.get("champion"),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }

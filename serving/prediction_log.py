@@ -5,9 +5,9 @@
     log.submit(PredictionRow(...))   # never blocks: a full queue drops the row and counts it
     log.close()                      # on shutdown: flush what is queued, then stop
 
-One SQLAlchemy Core table serves SQLite (embedded) and PostgreSQL (the stack). SQLAlchemy comes
-with feast (mlflow-skinny does not pull it in). What a hard crash (SIGKILL, OOM) loses: the rows
-still in the queue, at most `maxsize` plus one batch; a graceful shutdown loses nothing.
+The table is the contract in flightpath/prediction_table.py (monitoring reads it). What a hard
+crash (SIGKILL, OOM) loses: the rows still in the queue, at most `maxsize` plus one batch; a
+graceful shutdown loses nothing.
 """
 
 from __future__ import annotations
@@ -18,28 +18,16 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from flightpath.prediction_table import create_table, make_engine, metadata, predictions
+
+# Re-exported: the table and its helpers are part of what this module offers its callers and tests.
+__all__ = ["PredictionLog", "PredictionRow", "create_table", "make_engine", "metadata", "predictions", "read_rows"]
+
 log = logging.getLogger(__name__)
-
-metadata = sa.MetaData()
-
-predictions = sa.Table(
-    "predictions",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(128), nullable=False, index=True),
-    sa.Column("ts", sa.DateTime(timezone=True), nullable=False, index=True),  # UTC, when answered
-    sa.Column("model_version", sa.String(32), nullable=False),
-    sa.Column("inputs", sa.JSON, nullable=False),  # the request as received (after validation)
-    sa.Column("features", sa.JSON, nullable=False),  # the model inputs actually used (null = imputed)
-    sa.Column("flags", sa.JSON, nullable=False),  # {"degraded", "degraded_reason", "missing"}
-    sa.Column("probability", sa.Float, nullable=False),
-    sa.Column("latency_ms", sa.Float, nullable=False),  # in the handler: features + model
-)
 
 
 @dataclass(frozen=True)
@@ -64,38 +52,6 @@ class PredictionRow:
             "probability": self.probability,
             "latency_ms": self.latency_ms,
         }
-
-
-def make_engine(url: str) -> sa.Engine:
-    """An engine for the log; SQLite gets WAL + a busy timeout so several workers can share a file."""
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
-def create_table(engine: sa.Engine) -> None:
-    """Create the table (and its indexes) unless it exists; safe when several workers start at once.
-
-    `create_all` checks, then creates: two uvicorn workers starting together can both see no table,
-    and the slower one's CREATE fails ("table predictions already exists"), which stops the whole
-    server. The second attempt then finds the table and does nothing; any other error repeats.
-    """
-    try:
-        metadata.create_all(engine)
-    except sa.exc.DBAPIError:
-        metadata.create_all(engine)
 
 
 class PredictionLog:

@@ -22,6 +22,7 @@ from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, tas
 
 from flightpath.settings import LOCAL_TZ, get_settings
 from pipelines import steps
+from pipelines.assets import DAY_READY
 
 HERE = Path(__file__).resolve().parent.parent.parent
 DOCS = [HERE / "pipelines" / "NOTES.md", HERE / "features" / "NOTES.md"]
@@ -64,16 +65,33 @@ def flightpath_daily() -> None:
     def features(_: dict[str, Any]) -> dict[str, Any]:
         return steps.features_one_day(get_settings(), _day())
 
-    # One writer at a time into the online store (SQLite locks; Redis would not mind).
+    # Before D is materialized: the answers must be made with what was known when D began. One
+    # writer at a time into the online store (it materializes the instant D 00:00 first).
     @task(
         max_active_tis_per_dag=1,
+        doc_md="Batch predictions for every scheduled flight of D, made by the champion with the online "
+        "store as of D 00:00, written to the prediction log (source=batch). Skipped (green) while no "
+        "model has been promoted yet.",
+    )
+    def batch_score(_: dict[str, Any]) -> dict[str, Any]:
+        return steps.batch_score_one_day(get_settings(), _day())
+
+    # One writer at a time into the online store (SQLite locks; Redis would not mind). Its asset
+    # event tells flightpath_monitor that D is complete.
+    @task(
+        max_active_tis_per_dag=1,
+        outlets=[DAY_READY],
         doc_md="Materialize exactly [D 00:00, D+1 00:00) into the online store: explicit dates, never "
-        "`materialize_incremental` (it looks back from the wall clock, not from 2013).",
+        "`materialize_incremental` (it looks back from the wall clock, not from 2013). Emits the "
+        "`flightpath_day_ready` asset event for D, which starts flightpath_monitor.",
     )
     def materialize(_: dict[str, Any]) -> dict[str, Any]:
-        return steps.materialize_one_day(get_settings(), _day())
+        day = _day()
+        result = steps.materialize_one_day(get_settings(), day)
+        get_current_context()["outlet_events"][DAY_READY].extra = {"day": day.isoformat()}
+        return result
 
-    materialize(features(ingest()))
+    materialize(batch_score(features(ingest())))
 
 
 flightpath_daily()

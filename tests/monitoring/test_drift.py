@@ -195,3 +195,44 @@ def test_all_inputs_empty_is_refused(tmp_path, frame_factory):
         frame[list(MODEL_INPUTS)] = np.nan
     with pytest.raises(ValueError, match="no model input column has values in both windows"):
         drift_report(reference, current, tmp_path, "x")
+
+
+# --- the fast verdict (drift_verdict): Evidently's tests without the report ---------------------------
+
+
+@pytest.mark.parametrize("which", ["same", "shifted"])
+def test_the_fast_verdict_agrees_with_the_report_column_by_column(which, same, shifted):
+    from monitoring.drift import drift_verdict
+
+    case = {"same": same, "shifted": shifted}[which]
+    report = case["summary"]
+    verdict = drift_verdict(*case["inputs"])
+    assert verdict["drifted_columns"] == report["drifted_columns"]
+    assert verdict["drift_share"] == report["drift_share"]
+    assert verdict["column_tests"] == report["column_tests"]
+    for column, score in report["drift_scores"].items():
+        assert verdict["drift_scores"][column] == pytest.approx(score, rel=1e-9), column
+
+
+def test_drift_sanity_the_reference_against_itself_is_flagged_at_most_once_in_20(frame_factory):
+    """A day's worth of rows drawn from the reference itself: a drift alarm here is a false alarm."""
+    from monitoring.drift import drift_verdict
+
+    reference = frame_factory(5000, seed=11)
+    alarms = 0
+    for seed in range(20):
+        rows = np.random.default_rng(seed).integers(0, len(reference), 900)
+        alarms += drift_verdict(reference, reference.iloc[rows].reset_index(drop=True))["drift_detected"]
+    assert alarms <= 1
+
+
+def test_drift_sanity_one_standard_deviation_in_three_inputs_is_flagged_20_of_20(frame_factory):
+    from monitoring.drift import drift_verdict
+
+    moved = ["wx_temp", "origin_dep_delay_2h", "route_delay_rate_14d"]
+    reference = frame_factory(5000, seed=12)
+    one_sd = {c: float(reference[c].std()) for c in moved}
+    for seed in range(20):
+        current = frame_factory(900, seed=100 + seed, shift=one_sd)
+        flagged = drift_verdict(reference, current)["drifted_columns"]
+        assert set(moved) <= set(flagged), (seed, flagged)

@@ -14,7 +14,7 @@ def test_dagbag_has_no_import_errors(dags_dir: Path) -> None:
     assert bag.import_errors == {}
     demo = bag.dags.get("flightpath_demo")
     assert demo is not None
-    assert set(bag.dags) == {"flightpath_demo", "flightpath_daily"}
+    assert set(bag.dags) == {"flightpath_demo", "flightpath_daily", "flightpath_monitor", "flightpath_retrain"}
     assert {t.task_id for t in demo.tasks} == {
         "ingest",
         "features",
@@ -34,7 +34,9 @@ def test_daily_dag_processes_one_local_day_per_run(dags_dir: Path) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     daily = DagBag(dag_folder=str(dags_dir)).dags["flightpath_daily"]
-    assert {t.task_id for t in daily.tasks} == {"ingest", "features", "materialize"}
+    assert {t.task_id for t in daily.tasks} == {"ingest", "features", "batch_score", "materialize"}
+    # D is answered with what was known when D began: batch scoring runs before D is materialized.
+    assert daily.task_dict["batch_score"].downstream_task_ids == {"materialize"}
     assert daily.max_active_runs and daily.max_active_runs <= 4
     assert daily.task_dict["features"].depends_on_past
     # The run for Jan 5 covers exactly the New York day Jan 5 (Airflow 3's cron default would not).
@@ -59,3 +61,22 @@ def test_dag_files_do_not_import_torch_or_feast(dags_dir: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"DAG files imported {out.stdout.strip()}"
+
+
+def test_monitoring_runs_when_a_day_is_ready_and_can_trigger_retraining(dags_dir: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from pipelines.assets import DAY_READY
+
+    bag = DagBag(dag_folder=str(dags_dir))
+    daily, monitor, retrain = (bag.dags[d] for d in ("flightpath_daily", "flightpath_monitor", "flightpath_retrain"))
+    assert DAY_READY in daily.task_dict["materialize"].outlets
+    assert monitor.max_active_runs == 1  # days in order: a drift streak needs the day before
+    assert monitor.task_dict["monitor"].downstream_task_ids == {"retrain_needed"}
+    trigger = monitor.task_dict["trigger_retrain"]
+    assert trigger.trigger_dag_id == "flightpath_retrain"
+    assert {t.task_id for t in retrain.tasks} == {"training_frame", "train", "promote"}
+    assert set(retrain.params) == {"day", "reason"}
+    for dag in (monitor, retrain):
+        for t in dag.tasks:
+            assert t.retries >= 1 and t.execution_timeout is not None, t.task_id
