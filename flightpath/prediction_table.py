@@ -31,6 +31,9 @@ predictions = sa.Table(
     sa.Column("flags", sa.JSON, nullable=False),  # {"source", "degraded", "degraded_reason", "missing", ...}
     sa.Column("probability", sa.Float, nullable=False),
     sa.Column("latency_ms", sa.Float, nullable=False),  # in the handler: features + model
+    # The local day of the flight's scheduled departure (null for /v1/score: no flight). Monitoring
+    # reads a day at a time; without this indexed column each read would scan every JSON row ever logged.
+    sa.Column("flight_day", sa.Date, nullable=True, index=True),
 )
 
 # flags["source"] values
@@ -64,8 +67,38 @@ def create_table(engine: sa.Engine) -> None:
     `create_all` checks, then creates: two uvicorn workers starting together can both see no table,
     and the slower one's CREATE fails ("table predictions already exists"), which stops the whole
     server. The second attempt then finds the table and does nothing; any other error repeats.
+    A table from before `flight_day` existed gets the column (see `add_flight_day`).
     """
     try:
         metadata.create_all(engine)
     except sa.exc.DBAPIError:
         metadata.create_all(engine)
+    add_flight_day(engine)
+
+
+def add_flight_day(engine: sa.Engine) -> bool:
+    """The one migration this table has had: add `flight_day`, index it, fill it for logged rows.
+
+    Rows logged before have their flight's day only inside `inputs` (the ISO departure starts with
+    it). Returns True when it changed the table. Two processes racing here: the loser's ALTER fails
+    because the column exists, which is the state it wanted.
+    """
+    if "flight_day" in {c["name"] for c in sa.inspect(engine).get_columns(predictions.name)}:
+        return False
+    day_text = sa.func.substr(predictions.c.inputs["sched_dep_local"].as_string(), 1, 10)
+    # SQLite keeps a Date as its ISO text; PostgreSQL needs the cast.
+    value = day_text if engine.dialect.name == "sqlite" else sa.cast(day_text, sa.Date)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN flight_day DATE"))
+            conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_predictions_flight_day ON predictions (flight_day)"))
+            conn.execute(
+                predictions.update()
+                .where(predictions.c.inputs["sched_dep_local"].as_string().is_not(None))
+                .values(flight_day=value)
+            )
+    except sa.exc.DBAPIError:
+        if "flight_day" not in {c["name"] for c in sa.inspect(engine).get_columns(predictions.name)}:
+            raise
+        return False
+    return True

@@ -26,22 +26,21 @@ import sqlalchemy as sa
 
 from features.contract import CATEGORICAL_FEATURES, LABEL, MODEL_INPUTS, NUMERIC_FEATURES
 from features.training_set import label
-from flightpath.prediction_table import SOURCE_BATCH, SOURCE_PREDICT, make_engine, predictions
+from flightpath.prediction_table import SOURCE_BATCH, SOURCE_PREDICT, add_flight_day, make_engine, predictions
 
 FLIGHT_KEY = ("carrier", "flight", "origin", "sched_dep_utc")
 MONITORED_SOURCES = (SOURCE_PREDICT, SOURCE_BATCH)
 
 
 def _rows(url: str, days: Iterable[dt.date]) -> list[dict[str, Any]]:
-    sched = predictions.c.inputs["sched_dep_local"].as_string()
-    # The local ISO timestamp starts with its day: a prefix match finds a day's flights in both
-    # SQLite (json_extract) and PostgreSQL (->>) without a column the table does not have.
-    where = sa.or_(*(sched.like(f"{d.isoformat()}%") for d in days))
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table(predictions.name):
                 return []
+        add_flight_day(engine)  # a log from before the column: migrated once, then indexed reads
+        with engine.connect() as conn:
+            where = predictions.c.flight_day.in_(list(days))
             result = conn.execute(sa.select(predictions).where(where).order_by(predictions.c.id))
             return [dict(r._mapping) for r in result]
     finally:

@@ -94,6 +94,7 @@ def score_flights(
                     },
                     "probability": float(p),
                     "latency_ms": per_row_ms,
+                    "flight_day": flight.sched_dep_local.date(),
                 }
             )
     return rows
@@ -108,8 +109,8 @@ def replace_batch_rows(url: str, day: dt.date, rows: list[dict[str, Any]]) -> in
         with engine.begin() as conn:
             conn.execute(
                 predictions.delete().where(
+                    predictions.c.flight_day == day,
                     predictions.c.flags["source"].as_string() == SOURCE_BATCH,
-                    predictions.c.inputs["sched_dep_local"].as_string().like(f"{day.isoformat()}%"),
                 )
             )
             if rows:

@@ -40,6 +40,7 @@ class PredictionRow:
     flags: dict[str, Any]
     probability: float
     latency_ms: float
+    flight_day: dt.date | None = None  # local day of the flight's departure; None for /v1/score
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +52,7 @@ class PredictionRow:
             "flags": self.flags,
             "probability": self.probability,
             "latency_ms": self.latency_ms,
+            "flight_day": self.flight_day,
         }
 
 

@@ -81,6 +81,7 @@ def predict_flights(
                 flags=flags,
                 probability=probability,
                 latency_ms=latency_ms,
+                flight_day=flight.sched_dep_local.date(),
             )
         )
         out.append(

@@ -70,6 +70,7 @@ def _log(settings: Settings, days: list[dt.date], make_frame, *, informative: bo
                     "flags": {"source": "batch", "degraded": False},
                     "probability": float(a.probability),
                     "latency_ms": 0.1,
+                    "flight_day": day,
                 }
             )
     with engine.begin() as conn:

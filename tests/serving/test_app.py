@@ -82,6 +82,7 @@ def test_predict_answers_with_the_models_probability_and_logs_a_row(client, fake
     assert row["model_version"] == "1"
     assert row["probability"] == pytest.approx(body["probability"])
     assert row["inputs"]["sched_dep_local"] == "2013-01-01T05:15:00-05:00"
+    assert str(row["flight_day"]) == "2013-01-01"  # the local day monitoring reads it back by
     assert row["features"]["wx_temp"] == 39.0 and row["features"]["wx_wind_gust"] is None
     assert row["features"]["sched_hour"] == 5.25 and row["features"]["origin"] == "EWR"
     assert row["flags"] == {
