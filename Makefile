@@ -11,11 +11,13 @@ CHECKOV_VENV  ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # Optional window for demo/backfill/monitor: make backfill START=2013-01-01 END=2013-03-31
 WINDOW := $(if $(START),--start $(START)) $(if $(END),--end $(END))
+# `make replay` keeps its own state (lake, registry, reports) apart from the demo's.
+REPLAY_HOME ?= $(CURDIR)/.flightpath/replay
 # Compose v2 (`docker compose`) where it exists, else v1 (`docker-compose`, e.g. Debian's 1.29).
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 export COMPOSE_PROJECT_NAME ?= flightpath
 
-.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui airflow airflow-backfill up down ps logs trigger smoke stack-test
+.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui monitor-day replay evidently-ui monitoring-exporter airflow airflow-backfill up down ps logs trigger smoke stack-test
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,8 +72,20 @@ promote: $(STAMP) ## register a run's model and run the promotion gate: make pro
 rollback: $(STAMP) ## move the `champion` alias back to the previous champion
 	$(VENV)/bin/flightpath rollback
 
-mlflow-ui: $(STAMP) ## MLflow UI on 127.0.0.1:5000 over the embedded tracking DB
-	$(VENV)/bin/mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/.flightpath/mlflow/mlflow.db" --host 127.0.0.1 --port 5000
+mlflow-ui: $(STAMP) ## MLflow UI on 127.0.0.1:5000 over the embedded tracking DB (FLIGHTPATH_HOME=.flightpath/replay: the replay's)
+	$(VENV)/bin/mlflow ui --backend-store-uri "$$($(PY) -c 'from flightpath.settings import get_settings; print(get_settings().mlflow_tracking_uri)')" --host 127.0.0.1 --port 5000
+
+monitor-day: $(STAMP) ## judge the champion on DAY=2013-04-02: drift, quality once outcomes arrived, retrain or not
+	$(VENV)/bin/flightpath monitor-day $(DAY)
+
+replay: $(STAMP) ## train on Jan-Mar, then replay Apr-Dec day by day: batch-score, monitor, retrain (own home: .flightpath/replay)
+	FLIGHTPATH_HOME="$(REPLAY_HOME)" $(VENV)/bin/flightpath replay $(if $(START),--start $(START)) $(if $(END),--end $(END))
+
+evidently-ui: $(STAMP) ## Evidently UI over the monitoring reports on 127.0.0.1:8001 (FLIGHTPATH_HOME=... for another home)
+	$(VENV)/bin/evidently ui --workspace "$$($(PY) -c 'from flightpath.settings import get_settings; print(get_settings().reports_dir / "evidently")')" --host 127.0.0.1 --port 8001
+
+monitoring-exporter: $(STAMP) ## the monitoring verdict as Prometheus metrics on 127.0.0.1:8002
+	$(VENV)/bin/flightpath monitoring-exporter
 
 AIRFLOW_ENV := export PATH="$(CURDIR)/$(VENV)/bin:$$PATH" && eval "$$($(PY) -m pipelines.airflow_env)"
 
@@ -94,7 +108,8 @@ up: $(STAMP) ## build and start the compose stack, wait until healthy, print the
 	@echo "Airflow  http://127.0.0.1:$${STACK_AIRFLOW_PORT:-8080}        (no login on the local stack)"
 	@echo "MLflow   http://127.0.0.1:$${STACK_MLFLOW_PORT:-5000}"
 	@echo "Grafana  http://127.0.0.1:$${STACK_GRAFANA_PORT:-3000}        (admin / GRAFANA_ADMIN_PASSWORD, default admin)"
-	@echo "Prometheus http://127.0.0.1:$${STACK_PROMETHEUS_PORT:-9090}"
+	@echo "Prometheus http://127.0.0.1:$${STACK_PROMETHEUS_PORT:-9090}   (alerts: /alerts)"
+	@echo "Evidently http://127.0.0.1:$${STACK_EVIDENTLY_PORT:-8001}        (monitoring reports, after flightpath_monitor runs)"
 
 down: ## stop the compose stack (its volumes stay; `make down ARGS=-v` removes them)
 	$(COMPOSE) down $(ARGS)

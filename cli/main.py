@@ -148,6 +148,54 @@ def monitor(start: StartOpt = None, end: EndOpt = None) -> None:
     _print(steps.monitor_window(get_settings(), *_window(start, end)))
 
 
+@app.command("batch-score")
+def batch_score(day: Annotated[dt.datetime, typer.Argument(formats=["%Y-%m-%d"], help="local day")]) -> None:
+    """Score every scheduled flight of DAY with the champion, as known at DAY 00:00, into the prediction log."""
+    from pipelines import steps
+
+    _print(steps.batch_score_one_day(get_settings(), day.date()))
+
+
+@app.command("monitor-day")
+def monitor_day(day: Annotated[dt.datetime, typer.Argument(formats=["%Y-%m-%d"], help="local day")]) -> None:
+    """Judge the champion on DAY: input and prediction drift, quality once outcomes arrived, the decision."""
+    from pipelines import steps
+
+    _print(steps.monitor_one_day(get_settings(), day.date()))
+
+
+@app.command()
+def replay(
+    start: Annotated[dt.datetime, typer.Option("--start", formats=["%Y-%m-%d"])] = dt.datetime(2013, 4, 1),
+    end: Annotated[dt.datetime, typer.Option("--end", formats=["%Y-%m-%d"])] = dt.datetime(2013, 12, 31),
+    train_start: Annotated[dt.datetime, typer.Option("--train-start", formats=["%Y-%m-%d"])] = dt.datetime(2013, 1, 1),
+    train_end: Annotated[dt.datetime, typer.Option("--train-end", formats=["%Y-%m-%d"])] = dt.datetime(2013, 3, 31),
+) -> None:
+    """Train on the first months, then replay the rest day by day (batch-score, monitor, maybe retrain)."""
+    from pipelines.replay import markdown
+    from pipelines.replay import replay as run_replay
+
+    s = get_settings()
+    result = run_replay(
+        s,
+        start.date(),
+        end.date(),
+        train_start=train_start.date(),
+        train_end=train_end.date(),
+        progress=_progress,
+    )
+    typer.echo(markdown(result))
+    typer.echo(f"details: {s.reports_dir / 'replay' / 'replay.json'}")
+
+
+@app.command("monitoring-exporter")
+def monitoring_exporter() -> None:
+    """Serve the latest monitoring verdict as Prometheus metrics (/metrics, /healthz, /readyz)."""
+    from monitoring.exporter import run
+
+    run(get_settings())
+
+
 @app.command()
 def serve() -> None:
     """Start the inference service (host, port and workers from settings)."""

@@ -56,6 +56,8 @@ URLS = {
     "mlflow": ("MLFLOW", 5000, "/"),
     "prometheus": ("PROMETHEUS", 9090, "/"),
     "grafana": ("GRAFANA", 3000, "/"),
+    "evidently-ui": ("EVIDENTLY", 8001, "/"),
+    "monitoring-exporter": ("EXPORTER", 8002, "/metrics"),
     "postgres": ("PG", 5432, ""),
     "redis": ("REDIS", 6379, ""),
 }

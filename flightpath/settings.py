@@ -75,8 +75,9 @@ class Settings(BaseSettings):
     gate_latency_rounds: int = Field(200, ge=1)
 
     # --- monitoring (monitoring/daily.py, monitoring/NOTES.md) ------------------------------------
-    # Input drift: the day is drifted when at least this share of the 25 model inputs drifted
-    # (Evidently's per-column verdict): 0.3 = 8 of 25. Lower and seasonal weather alone trips it.
+    # Input drift: the day is drifted when at least this share of the model inputs drifted
+    # (Evidently's per-column verdict). The daily check counts 22 of the 25 (three calendar inputs
+    # cannot match a months-long window in one day): 0.3 = 7 of 22. Lower and any stormy day trips it.
     drift_alert_share: float = Field(0.3, gt=0, le=1)
     # Quality: retrain when the trailing week's ROC-AUC, upper end of its 95% interval included,
     # is more than this below the champion's own test ROC-AUC (the number the gate promoted it on).

@@ -78,7 +78,7 @@ fi
 phase "base images"
 
 # --- 3. build and up --------------------------------------------------------------------------------
-for name in PG REDIS MLFLOW AIRFLOW SERVING PROMETHEUS GRAFANA; do
+for name in PG REDIS MLFLOW AIRFLOW SERVING PROMETHEUS GRAFANA EXPORTER EVIDENTLY; do
   var=STACK_${name}_PORT
   [ -n "${!var:-}" ] || export "$var=$("$PY" -c 'from flightpath.processes import free_port; print(free_port())')"
 done

@@ -6,9 +6,13 @@
 Rules, in order (monitoring/NOTES.md explains why):
 1. Not enough data is never an alarm: a day without predictions or labels decides nothing.
 2. Quality drop: the trailing window's ROC-AUC is below the champion's test ROC-AUC by more than
-   `quality_max_auc_drop`, even at the upper end of its 95% interval (noise alone cannot explain it).
-3. Sustained drift: the inputs drifted on `drift_days_to_retrain` monitored days in a row. One
-   drifted day is a storm; several are a new regime the model was not trained on.
+   `quality_max_auc_drop`, even at the upper end of its 95% interval (noise alone cannot explain
+   it): retrain.
+3. Sustained drift: the inputs drifted on `drift_days_to_retrain` monitored days in a row (one
+   drifted day is a storm; several are a new regime). With a quality verdict that holds, that is an
+   alert to investigate, not a retrain: the model still ranks flights as well as it did, and
+   retraining on a broken feed would make it worse. Without a quality verdict (labels not arriving),
+   drift is the only evidence there is: retrain.
 4. Cool-down: no new retraining while the last one is younger than `cooldown_days` (the gate may
    have rejected it, and retraining every day on the same evidence only repeats the rejection).
 """
@@ -55,6 +59,7 @@ class DayResult:
 class Decision:
     retrain: bool
     reasons: list[str] = field(default_factory=list)
+    drift_alert: bool = False  # sustained drift: someone should look, whatever was decided
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,7 +72,8 @@ def decide(today: DayResult, history: list[DayResult], policy: Policy) -> Decisi
     triggers: list[str] = []
 
     last_retrain = next((h.day for h in reversed(earlier) if h.retrain_triggered), None)
-    if today.quality_status == "ok" and today.auc_high is not None and today.champion_test_auc is not None:
+    quality_known = today.quality_status == "ok" and today.auc_high is not None
+    if quality_known and today.auc_high is not None and today.champion_test_auc is not None:
         floor = today.champion_test_auc - policy.quality_max_auc_drop
         if today.auc_high < floor:
             triggers.append(
@@ -82,6 +88,7 @@ def decide(today: DayResult, history: list[DayResult], policy: Policy) -> Decisi
     else:
         reasons.append("quality: not enough labelled predictions yet")
 
+    alert = False
     if today.drift_detected is None:
         reasons.append("drift: not enough predictions to test")
     else:
@@ -91,18 +98,25 @@ def decide(today: DayResult, history: list[DayResult], policy: Policy) -> Decisi
                 break
             run.append(h)
         streak = len(run) if today.drift_detected else 0
-        if streak >= policy.drift_days_to_retrain:
+        alert = streak >= policy.drift_days_to_retrain
+        if alert and not quality_known:
             triggers.append(
-                f"sustained drift: inputs drifted {streak} days in a row (>= {policy.drift_days_to_retrain})"
+                f"sustained drift without labels: inputs drifted {streak} days in a row "
+                f"(>= {policy.drift_days_to_retrain}) and there is no quality verdict to check it against"
+            )
+        elif alert:
+            reasons.append(
+                f"drift alert: inputs drifted {streak} days in a row, but quality holds: investigate, do not retrain"
             )
         else:
             reasons.append(f"drift: {streak} drifted day(s) in a row (< {policy.drift_days_to_retrain})")
 
     if not triggers:
-        return Decision(False, reasons)
+        return Decision(False, reasons, alert)
     if last_retrain is not None and (today.day - last_retrain).days < policy.cooldown_days:
         return Decision(
             False,
             [*triggers, f"cool-down: retraining was triggered on {last_retrain}, < {policy.cooldown_days} days ago"],
+            alert,
         )
-    return Decision(True, triggers)
+    return Decision(True, triggers, alert)

@@ -113,6 +113,15 @@ def _empty_columns(ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, str]:
     return out
 
 
+def _share(drifted: set[str], tested: list[str], one_sided: list[str], ignore: tuple[str, ...]) -> tuple[int, int]:
+    """(drifted, counted) columns for the alert share; `ignore`d columns are tested and reported,
+    not counted (e.g. calendar inputs a single day cannot match by construction)."""
+    counted = [c for c in [*tested, *one_sided] if c not in ignore]
+    if not counted:
+        raise ValueError("every tested column is ignored: no share to compute")
+    return len([c for c in counted if c in drifted]), len(counted)
+
+
 def _run_evidently(
     ref: pd.DataFrame,
     cur: pd.DataFrame,
@@ -178,6 +187,7 @@ def drift_report(
     extra: dict[str, Any] | None = None,
     alert_share: float = DRIFT_ALERT_SHARE,
     on_snapshot: Callable[[Any], object] | None = None,
+    ignore: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Compare the model inputs of two windows; write <name>.html and <name>.json into out_dir.
 
@@ -189,6 +199,7 @@ def drift_report(
         extra: caller's context (e.g. window bounds) merged into the summary before it is written.
         alert_share: the share of drifted columns that makes the window drifted (settings.drift_alert_share).
         on_snapshot: called with Evidently's snapshot (e.g. to add it to a workspace).
+        ignore: inputs tested and reported but not counted in the share (`_share`).
 
     Returns:
         A JSON-serializable summary (also stored under "summary" in <name>.json):
@@ -220,8 +231,7 @@ def drift_report(
 
     one_sided = [c for c, where in empty.items() if where != "both"]
     drifted_set = parsed["drifted"] | set(one_sided)
-    n_columns = len(tested) + len(one_sided)
-    drifted_count = parsed["count"] + len(one_sided)
+    drifted_count, n_columns = _share(drifted_set, tested, one_sided, ignore)
     drift_share = drifted_count / n_columns
 
     out_dir = Path(out_dir)
@@ -239,6 +249,7 @@ def drift_report(
         "drift_share": drift_share,
         "drifted_count": drifted_count,
         "n_columns": n_columns,
+        "not_counted": [c for c in MODEL_INPUTS if c in ignore],
         "alert_share": alert_share,
         "drift_detected": drift_share >= alert_share,
         "drift_scores": {c: parsed["scores"].get(c) for c in column_tests},
@@ -351,7 +362,11 @@ def column_verdicts(
 
 
 def drift_verdict(
-    reference: pd.DataFrame, current: pd.DataFrame, *, alert_share: float = DRIFT_ALERT_SHARE
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    alert_share: float = DRIFT_ALERT_SHARE,
+    ignore: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The summary of `drift_report` (without html_path/json_path), computed with `column_verdicts`."""
     started = time.perf_counter()
@@ -365,8 +380,8 @@ def drift_verdict(
     verdicts = column_verdicts(ref, cur, tested, CATEGORICAL_FEATURES)
     one_sided = [c for c, where in empty.items() if where != "both"]
     drifted_set = {c for c, v in verdicts.items() if v["drifted"]} | set(one_sided)
-    n_columns = len(tested) + len(one_sided)
-    drift_share = len(drifted_set) / n_columns
+    drifted_count, n_columns = _share(drifted_set, tested, one_sided, ignore)
+    drift_share = drifted_count / n_columns
     column_tests = {
         c: {
             "kind": "numerical" if c in NUMERIC_FEATURES else "categorical",
@@ -381,8 +396,9 @@ def drift_verdict(
     }
     summary = {
         "drift_share": drift_share,
-        "drifted_count": len(drifted_set),
+        "drifted_count": drifted_count,
         "n_columns": n_columns,
+        "not_counted": [c for c in MODEL_INPUTS if c in ignore],
         "alert_share": alert_share,
         "drift_detected": drift_share >= alert_share,
         "drift_scores": {c: verdicts[c]["score"] if c in verdicts else None for c in column_tests},

@@ -69,6 +69,16 @@ def families(summary: dict[str, Any]) -> Iterator[GaugeMetricFamily]:
         "1 when the day's decision was to retrain",
         1.0 if summary["decision"]["retrain"] else 0.0,
     )
+    yield gauge(
+        "drift_alert",
+        "1 when the inputs drifted on several days in a row (settings.drift_days_to_retrain)",
+        1.0 if summary["decision"].get("drift_alert") else 0.0,
+    )
+    yield gauge(
+        "quality_floor",
+        "ROC-AUC under which (even at the top of its interval) the window counts as a quality drop",
+        summary["model"].get("quality_floor"),
+    )
 
     inputs = summary["drift"]["inputs"]
     tested = inputs.get("status") == "ok"

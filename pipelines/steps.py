@@ -195,7 +195,7 @@ def write_summary(settings: Settings, start: dt.date, end: dt.date, steps: dict[
 
 
 def batch_score_one_day(settings: Settings, day: dt.date) -> dict[str, Any]:
-    """Score day D's scheduled flights with the champion, as known at D 00:00 (pipelines/batch_score.py)."""
+    """Score day D's flights with the champion, each as of its prediction time (pipelines/batch_score.py)."""
     from pipelines.batch_score import batch_score_day
 
     return batch_score_day(settings, day)

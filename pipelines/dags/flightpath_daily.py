@@ -65,13 +65,10 @@ def flightpath_daily() -> None:
     def features(_: dict[str, Any]) -> dict[str, Any]:
         return steps.features_one_day(get_settings(), _day())
 
-    # Before D is materialized: the answers must be made with what was known when D began. One
-    # writer at a time into the online store (it materializes the instant D 00:00 first).
     @task(
-        max_active_tis_per_dag=1,
-        doc_md="Batch predictions for every scheduled flight of D, made by the champion with the online "
-        "store as of D 00:00, written to the prediction log (source=batch). Skipped (green) while no "
-        "model has been promoted yet.",
+        doc_md="Batch predictions for every flight of D, each as the service would have answered it at "
+        "its prediction time (point-in-time features), by the champion, into the prediction log "
+        "(source=batch). Skipped (green) while no model has been promoted yet.",
     )
     def batch_score(_: dict[str, Any]) -> dict[str, Any]:
         return steps.batch_score_one_day(get_settings(), _day())

@@ -165,6 +165,8 @@ def test_the_exporter_publishes_the_newest_day(world: Settings, frame_factory):
     assert 'flightpath_monitoring_drift_detected{model_version="1"} 0.0' in text
     assert 'flightpath_monitoring_feature_drifted{feature="wx_temp",model_version="1"}' in text
     assert "flightpath_monitoring_last_day_timestamp_seconds" in text
+    assert 'flightpath_monitoring_quality_floor{model_version="1"} 0.6' in text  # 0.70 - 0.05
+    assert 'flightpath_monitoring_drift_alert{model_version="1"} 0.0' in text
 
 
 def test_the_verdict_is_logged_to_mlflow_next_to_the_model_version(world: Settings, frame_factory):

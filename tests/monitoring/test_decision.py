@@ -46,18 +46,28 @@ def test_not_enough_data_never_retrains():
     assert any("not enough" in r for r in d.reasons)
 
 
-def test_one_or_two_drifted_days_are_weather_three_in_a_row_retrain():
-    assert not decide(day(drift_detected=True), [day(-1, drift_detected=True)], POLICY).retrain
+NO_LABELS = {"quality_status": "not_enough_data", "auc": None, "auc_high": None}
+
+
+def test_sustained_drift_with_quality_holding_is_an_alert_not_a_retrain():
     streak = [day(-2, drift_detected=True), day(-1, drift_detected=True)]
     d = decide(day(drift_detected=True), streak, POLICY)
-    assert d.retrain and "3 days in a row" in d.reasons[0]
+    assert not d.retrain and d.drift_alert
+    assert any("investigate" in r for r in d.reasons)
+
+
+def test_without_labels_one_or_two_drifted_days_are_weather_three_in_a_row_retrain():
+    assert not decide(day(drift_detected=True, **NO_LABELS), [day(-1, drift_detected=True)], POLICY).retrain
+    streak = [day(-2, drift_detected=True), day(-1, drift_detected=True)]
+    d = decide(day(drift_detected=True, **NO_LABELS), streak, POLICY)
+    assert d.retrain and d.drift_alert and "3 days in a row" in d.reasons[0]
 
 
 def test_a_gap_or_a_calm_day_breaks_the_streak():
     gap = [day(-3, drift_detected=True), day(-1, drift_detected=True)]  # D-2 not monitored
-    assert not decide(day(drift_detected=True), gap, POLICY).retrain
+    assert not decide(day(drift_detected=True, **NO_LABELS), gap, POLICY).drift_alert
     calm = [day(-2, drift_detected=True), day(-1, drift_detected=False)]
-    assert not decide(day(drift_detected=True), calm, POLICY).retrain
+    assert not decide(day(drift_detected=True, **NO_LABELS), calm, POLICY).drift_alert
 
 
 def test_cool_down_holds_back_a_second_retraining_and_says_so():
@@ -70,4 +80,4 @@ def test_cool_down_holds_back_a_second_retraining_and_says_so():
 
 def test_later_days_in_the_history_are_ignored():
     later = [day(1, retrain_triggered=True), day(-1, drift_detected=True), day(-2, drift_detected=True)]
-    assert decide(day(drift_detected=True), later, POLICY).retrain
+    assert decide(day(drift_detected=True, **NO_LABELS), later, POLICY).retrain
