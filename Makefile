@@ -75,7 +75,9 @@ rollback: $(STAMP) ## move the `champion` alias back to the previous champion
 mlflow-ui: $(STAMP) ## MLflow UI on 127.0.0.1:5000 over the embedded tracking DB (FLIGHTPATH_HOME=.flightpath/replay: the replay's)
 	$(VENV)/bin/mlflow ui --backend-store-uri "$$($(PY) -c 'from flightpath.settings import get_settings; print(get_settings().mlflow_tracking_uri)')" --host 127.0.0.1 --port 5000
 
-monitor-day: $(STAMP) ## judge the champion on DAY=2013-04-02: drift, quality once outcomes arrived, retrain or not
+monitor-day: $(STAMP) ## batch-score DAY=2013-03-31 with the champion, then judge it: drift, quality, retrain or not
+	@test -n "$(DAY)" || { echo "usage: make monitor-day DAY=YYYY-MM-DD (an ingested day)"; exit 2; }
+	$(VENV)/bin/flightpath batch-score $(DAY)
 	$(VENV)/bin/flightpath monitor-day $(DAY)
 
 replay: $(STAMP) ## train on Jan-Mar, then replay Apr-Dec day by day: batch-score, monitor, retrain (own home: .flightpath/replay)

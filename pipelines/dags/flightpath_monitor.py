@@ -40,6 +40,9 @@ def days_to_monitor(context: Any) -> list[dt.date]:
     schedule=[DAY_READY],
     start_date=pendulum.datetime(2013, 1, 1, tz="UTC"),
     catchup=False,
+    # Safe to run from the start: it acts only on asset events / triggers, and a paused DAG would
+    # silently drop the loop (Airflow pauses new DAGs by default).
+    is_paused_upon_creation=False,
     max_active_runs=1,  # days are judged in order: a drift streak needs the day before
     tags=["flightpath", "monitoring"],
     doc_md=NOTES.read_text(encoding="utf-8") if NOTES.exists() else __doc__,

@@ -30,6 +30,9 @@ def _window() -> tuple[dt.date, dt.date]:
     schedule=None,  # started by flightpath_monitor's trigger_retrain, or by hand
     start_date=pendulum.datetime(2013, 1, 1, tz="UTC"),
     catchup=False,
+    # Safe to run from the start: it acts only on asset events / triggers, and a paused DAG would
+    # silently drop the loop (Airflow pauses new DAGs by default).
+    is_paused_upon_creation=False,
     max_active_runs=1,
     tags=["flightpath", "training"],
     doc_md=__doc__,
