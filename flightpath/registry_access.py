@@ -1,6 +1,7 @@
 """Talking to the MLflow model registry from any process: one client, one way to fetch a version.
 
     client = registry_client(settings.mlflow_tracking_uri)
+    experiment_id = ensure_experiment(settings, "flight-delay-monitoring")  # artifacts where settings say
     path = download_version(settings.mlflow_tracking_uri, "flight-delay", "3", into)  # .../model.onnx
 
 Why this module exists: `mlflow.artifacts.download_artifacts("models:/NAME/N", tracking_uri=uri)`
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from flightpath.artifact import MODEL_FILE
+from flightpath.settings import Settings
 
 
 def registry_client(tracking_uri: str) -> Any:
@@ -28,6 +30,25 @@ def registry_client(tracking_uri: str) -> Any:
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def ensure_experiment(settings: Settings, name: str) -> str:
+    """The id of experiment `name`, created if missing with its artifacts where settings say.
+
+    Created without an artifact location against a file or SQLite store, MLflow puts an
+    experiment's artifacts in `./mlruns` of whatever the working directory is (a checkout, a test's
+    cwd): embedded, they go to `settings.mlflow_artifacts_dir`. A tracking server owns its artifact
+    store (--artifacts-destination, proxied over HTTP), so clients on other machines read what this
+    one wrote: there the server chooses.
+    """
+    client = registry_client(settings.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    if settings.mlflow_tracking_uri.startswith(("http://", "https://")):
+        return str(client.create_experiment(name))
+    settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
+    return str(client.create_experiment(name, artifact_location=settings.mlflow_artifacts_dir.as_uri()))
 
 
 def download_version(tracking_uri: str, name: str, version: str | int, dst: Path) -> Path:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flightpath.registry_access import registry_client
+from flightpath.registry_access import ensure_experiment, registry_client
 from flightpath.settings import Settings
 
 
@@ -77,8 +77,7 @@ def log_to_mlflow(settings: Settings, summary: dict[str, Any], report_dir: Path)
     """One MLflow run for the day, `report_dir`'s files as its artifacts; returns the run id."""
     client = registry_client(settings.mlflow_tracking_uri)
     name = monitoring_experiment(settings)
-    experiment = client.get_experiment_by_name(name)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
+    experiment_id = ensure_experiment(settings, name)
     model = summary["model"]
     run = client.create_run(
         experiment_id,

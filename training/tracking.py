@@ -18,7 +18,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from features.contract import LABEL, MODEL_INPUTS, feature_service_version
-from flightpath.registry_access import download_version, registry_client
+from flightpath.registry_access import download_version, ensure_experiment, registry_client
 from flightpath.settings import PROJECT_ROOT, Settings
 
 
@@ -35,19 +35,7 @@ def configure_mlflow(settings: Settings) -> str:
         settings.mlflow_dir.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not the folder
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    experiment = mlflow.get_experiment_by_name(settings.experiment_name)
-    if experiment is None and not uri.startswith(("http://", "https://")):
-        # Embedded: artifacts go where settings say, not to ./mlruns relative to whatever the cwd is.
-        settings.mlflow_artifacts_dir.mkdir(parents=True, exist_ok=True)
-        experiment_id = mlflow.create_experiment(
-            settings.experiment_name, artifact_location=settings.mlflow_artifacts_dir.as_uri()
-        )
-    elif experiment is None:
-        # A tracking server: it owns the artifact store (--artifacts-destination, proxied over HTTP),
-        # so clients on other machines can read what this one wrote.
-        experiment_id = mlflow.create_experiment(settings.experiment_name)
-    else:
-        experiment_id = experiment.experiment_id
+    experiment_id = ensure_experiment(settings, settings.experiment_name)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 

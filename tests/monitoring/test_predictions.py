@@ -92,14 +92,11 @@ def _legacy_log(url: str, **types: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE IF EXISTS predictions"))
         conn.execute(sa.text(LEGACY_TABLE.format(**types)))
-        legacy = sa.table("predictions", *(sa.column(c) for c in rows[0] if c != "flight_day"))
+        # Typed columns: SQLAlchemy writes the timestamp as serving did, whatever sqlite3 adapters
+        # another library in this process registered (one turned it into a number once).
+        legacy = sa.table("predictions", *(sa.column(c.name, c.type) for c in predictions.columns if c.name in rows[0]))
         for r in rows:
-            values = {k: v for k, v in r.items() if k != "flight_day"}
-            conn.execute(
-                legacy.insert().values(
-                    **{k: (sa.literal(v, sa.JSON) if isinstance(v, dict) else v) for k, v in values.items()}
-                )
-            )
+            conn.execute(legacy.insert().values(**{k: v for k, v in r.items() if k != "flight_day"}))
     engine.dispose()
 
 

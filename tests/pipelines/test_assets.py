@@ -6,7 +6,16 @@ import datetime as dt
 
 import pytest
 
-from pipelines.assets import days_of
+# pipelines.assets imports Airflow, and Airflow reads its configuration once, on first import:
+# importing it here at collection time would freeze a configuration before the `airflow_settings`
+# fixture writes ours, and every later Airflow test would talk to a database with no tables.
+pytestmark = pytest.mark.usefixtures("airflow_settings")
+
+
+def days_of(*args: object) -> list[dt.date]:
+    from pipelines.assets import days_of as _days_of
+
+    return _days_of(*args)  # type: ignore[arg-type]
 
 
 def test_the_days_of_the_triggering_events_sorted_and_once():
