@@ -11,6 +11,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
@@ -89,3 +90,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     mlflow = sys.modules.get("mlflow")  # only if a test imported it: importing it here costs seconds
     if mlflow is not None:
         mlflow.set_registry_uri(None)  # None = "follow the tracking URI"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_written_into_the_checkout() -> Iterator[None]:
+    """No test leaves MLflow's default `./mlruns` in the checkout: artifacts go where settings say
+    (an experiment created without a location writes them relative to the working directory)."""
+    stray = Path(__file__).resolve().parents[1] / "mlruns"
+    existed = stray.exists()
+    yield
+    assert existed or not stray.exists(), f"a test wrote MLflow artifacts into {stray.name}/ of the checkout"

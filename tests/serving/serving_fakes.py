@@ -172,6 +172,10 @@ class Registry:
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         try:
+            if mlflow.get_experiment_by_name("serving-tests") is None and self.tracking_uri.startswith("sqlite:///"):
+                # Artifacts beside the DB: without a location MLflow writes them to ./mlruns of the cwd.
+                db = Path(self.tracking_uri.removeprefix("sqlite:///"))
+                mlflow.create_experiment("serving-tests", artifact_location=(db.parent / "artifacts").as_uri())
             mlflow.set_experiment("serving-tests")
             info = mlflow.onnx.log_model(
                 model,
