@@ -4,9 +4,13 @@
     flightpath replay --start 2013-04-01 --end 2013-05-31 --train-end 2013-03-31
 
 Each replayed day D runs what the daily and monitoring DAGs run, in order: ingest D, build D's
-features, batch-score D's flights with the champion (each at its prediction time), materialize D, monitor D
+features, batch-score D's flights with the champion (each at its prediction time), monitor D
 (reports=False: Evidently's tests without the HTML, one day in about a second), and when the
 decision says so, retrain on the last `retrain_window_days` days and let the promotion gate decide.
+One step of the daily DAG is left out of the loop: materializing D into the online store. Nothing in
+the replay reads the online store (batch scoring takes the same values from Feast's point-in-time
+join), and it cost 0.4-0.9 s a day, a fifth of a replayed day; the online store is brought to the
+replay's last day once, at the end, so `make serve` on the replay's home answers as of then.
 
 Beside it runs the counterfactual: the first champion, never retrained, scores the same flights with
 the same features (read back from the prediction log). Both arms are joined with the outcomes known
@@ -177,7 +181,6 @@ def replay(
         steps.features_one_day(settings, day)
         batch = steps.batch_score_one_day(settings, day)
         out.scored.append(_scored_day(settings, day, static))
-        steps.materialize_one_day(settings, day)
         summary = monitor_day(settings, day, champ, reports=False)
         decision = summary["decision"]
         out.days.append(
@@ -198,6 +201,7 @@ def replay(
             retrained = steps.retrain(settings, day, reason)
             out.retrains.append({"day": day.isoformat(), **retrained})
             champ = current_champion(settings)  # promoted or not, judge whatever is champion now
+    steps.materialize_up_to(settings, end)
     scored = pd.concat(out.scored, ignore_index=True) if out.scored else pd.DataFrame()
     result = {
         "window": [start.isoformat(), end.isoformat()],

@@ -116,6 +116,18 @@ def materialize_one_day(settings: Settings, day: dt.date) -> dict[str, Any]:
     )
 
 
+def materialize_up_to(settings: Settings, day: dt.date) -> dict[str, Any]:
+    """The online store as it stands at the end of D, in one materialization: the last days that
+    the longest feature view TTL can still reach (the planes snapshot is always included)."""
+    from features.feature_repo.definitions import VIEW_TTL
+    from features.materialize import materialize
+    from features.tables import local_midnight_utc
+
+    reach = max(VIEW_TTL.values())
+    end = local_midnight_utc(day + dt.timedelta(days=1)).to_pydatetime()
+    return materialize(settings, end - reach - dt.timedelta(days=1), end)
+
+
 # --- the demo's steps: a window of days -----------------------------------------------------------
 
 

@@ -10,8 +10,8 @@ import datetime as dt
 import os
 import socket
 import sys
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
