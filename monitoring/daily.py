@@ -86,6 +86,7 @@ def _drift(
         answers = prediction_verdict(ref["probability"], today["probability"], champ.threshold)
         return {"inputs": {"status": OK, **inputs}, "predictions": {"status": OK, **answers}}
     day = out.name
+    at = dt.datetime.fromisoformat(day)  # the judged day, naive: Evidently's UI shows it as given
     inputs = drift_report(
         ref,
         today,
@@ -94,6 +95,7 @@ def _drift(
         alert_share=settings.drift_alert_share,
         on_snapshot=lambda snap: add_snapshot(settings, snap, f"{day} input drift v{champ.version}"),
         ignore=BY_CONSTRUCTION,
+        at=at,
     )
     answers = prediction_drift(
         ref["probability"],
@@ -102,6 +104,7 @@ def _drift(
         out,
         "prediction_drift",
         on_snapshot=lambda snap: add_snapshot(settings, snap, f"{day} prediction drift v{champ.version}"),
+        at=at,
     )
     return {"inputs": {"status": OK, **inputs}, "predictions": {"status": OK, **answers}}
 

@@ -128,6 +128,8 @@ def _run_evidently(
     columns: list[str],
     alert_share: float = DRIFT_ALERT_SHARE,
     categorical: tuple[str, ...] = CATEGORICAL_FEATURES,
+    tag: str = "input_drift",
+    at: dt.datetime | None = None,
 ) -> Any:
     from evidently import DataDefinition, Dataset, Report  # ~1 s import: keep it off module import
     from evidently.presets import DataDriftPreset
@@ -139,13 +141,16 @@ def _run_evidently(
     # drift_share only drives the preset's own dataset-level test in the HTML; setting it to our
     # alert share keeps the page and the summary agreeing on "drifted or not".
     preset = DataDriftPreset(columns=columns, drift_share=alert_share)
-    report = Report([preset], include_tests=True)  # the tests carry each column's drifted/not verdict
+    # The tests carry each column's drifted/not verdict; the tag tells the workspace dashboard's
+    # panels the input-drift runs from the prediction-drift runs (both have the same metrics).
+    report = Report([preset], include_tests=True, tags=[tag])
     with warnings.catch_warnings():
         # Evidently's column statistics divide by zero on constant or all-NaN-in-part columns.
         warnings.simplefilter("ignore", RuntimeWarning)
         return report.run(  # current first, then reference
             Dataset.from_pandas(cur[columns], data_definition=definition),
             Dataset.from_pandas(ref[columns], data_definition=definition),
+            timestamp=at,  # the day judged, so the workspace dashboard draws days, not run times
         )
 
 
@@ -188,6 +193,7 @@ def drift_report(
     alert_share: float = DRIFT_ALERT_SHARE,
     on_snapshot: Callable[[Any], object] | None = None,
     ignore: tuple[str, ...] = (),
+    at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Compare the model inputs of two windows; write <name>.html and <name>.json into out_dir.
 
@@ -200,6 +206,7 @@ def drift_report(
         alert_share: the share of drifted columns that makes the window drifted (settings.drift_alert_share).
         on_snapshot: called with Evidently's snapshot (e.g. to add it to a workspace).
         ignore: inputs tested and reported but not counted in the share (`_share`).
+        at: the time the report is about (the day judged), for the workspace's timeline; None: now.
 
     Returns:
         A JSON-serializable summary (also stored under "summary" in <name>.json):
@@ -223,7 +230,7 @@ def drift_report(
     tested = [c for c in MODEL_INPUTS if c not in empty]
     if not tested:
         raise ValueError("no model input column has values in both windows: nothing to compare")
-    snapshot = _run_evidently(ref, cur, tested, alert_share)
+    snapshot = _run_evidently(ref, cur, tested, alert_share, at=at)
     if on_snapshot is not None:
         on_snapshot(snapshot)
     result = _jsonable(snapshot.dict())
@@ -282,6 +289,7 @@ def prediction_drift(
     out_dir: Path,
     name: str,
     on_snapshot: Callable[[Any], object] | None = None,
+    at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Did the model's answers move? The score distribution and the share answered "delayed" (at the
     served threshold), current vs reference, tested by Evidently like any input column.
@@ -292,7 +300,9 @@ def prediction_drift(
     started = time.perf_counter()
     ref, cur = _answers(reference, threshold, "reference"), _answers(current, threshold, "current")
     columns = list(PREDICTION_COLUMNS)
-    snapshot = _run_evidently(ref, cur, columns, alert_share=0.5, categorical=("predicted_delayed",))
+    snapshot = _run_evidently(
+        ref, cur, columns, alert_share=0.5, categorical=("predicted_delayed",), tag="prediction_drift", at=at
+    )
     if on_snapshot is not None:
         on_snapshot(snapshot)
     result = _jsonable(snapshot.dict())

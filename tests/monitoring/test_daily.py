@@ -200,3 +200,8 @@ def test_every_report_is_in_the_evidently_workspace(world: Settings, frame_facto
     ws = Workspace(str(workspace_dir(world)))
     (project,) = ws.search_project(PROJECT)
     assert len(ws.list_runs(project.id)) >= 2  # input drift and prediction drift of the day
+    # The dashboard draws those runs by the day judged, each series from the runs of its kind.
+    panels = project.dashboard.model().panels
+    assert {tuple(m.tags) for p in panels for m in p.values} == {("input_drift",), ("prediction_drift",)}
+    stamps = {ws.get_run(project.id, run).timestamp.date() for run in ws.list_runs(project.id)}
+    assert stamps == {LAST}
