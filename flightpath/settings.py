@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, computed_field, model_validator
+from pydantic import Field, computed_field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +26,44 @@ ORIGINS: tuple[str, ...] = ("EWR", "JFK", "LGA")
 DATA_FIRST_DAY = dt.date(2013, 1, 1)
 DATA_LAST_DAY = dt.date(2013, 12, 31)
 LOCAL_TZ = "America/New_York"
+
+
+def feast_redis_address(url: str) -> str:
+    """A Redis address as Feast's connection string "host:port[,key=value...]".
+
+    Accepts that form, and redis:// / rediss:// URLs ([user:]password@, port, /db), which Feast
+    would otherwise take as a host named "redis" (every read failing while readiness said all was
+    well). Raises ValueError, naming the accepted forms, for anything else.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    forms = "host:port[,password=...,db=N,ssl=true], redis://[:password@]host[:port][/db] or rediss://..."
+    url = url.strip()
+    if "://" in url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+            raise ValueError(f"redis_url {url!r}: expected {forms}")
+        try:
+            port = parts.port or 6379
+        except ValueError:
+            raise ValueError(f"redis_url {url!r}: the port is not a number; expected {forms}") from None
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        options = [f"{host}:{port}"]
+        if parts.password:
+            options.append(f"password={unquote(parts.password)}")
+        db = parts.path.strip("/")
+        if db:
+            if not db.isdigit():
+                raise ValueError(f"redis_url {url!r}: the database {db!r} is not a number; expected {forms}")
+            options.append(f"db={db}")
+        if parts.scheme == "rediss":
+            options.append("ssl=true")
+        return ",".join(options)
+    first, *options = [p.strip() for p in url.split(",")]
+    host, sep, port = first.rpartition(":")
+    if not sep or not host or not port.isdigit() or any("=" not in o for o in options):
+        raise ValueError(f"redis_url {url!r}: expected {forms}")
+    return url
 
 
 class Settings(BaseSettings):
@@ -99,6 +137,8 @@ class Settings(BaseSettings):
 
     # --- feature store -------------------------------------------------------------------------
     online_store: Literal["sqlite", "redis"] = "sqlite"
+    # Feast's form "host:port[,key=value...]"; redis://[:password@]host[:port][/db] and rediss://
+    # (what most people write) are converted to it, anything else refused (`feast_redis_address`).
     redis_url: str = "localhost:6379"
     feature_service: str = "flight_delay_v1"
 
@@ -121,6 +161,11 @@ class Settings(BaseSettings):
 
     # --- orchestration -------------------------------------------------------------------------
     airflow_home_override: Path | None = Field(None, alias="AIRFLOW_HOME")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_address(cls, value: str) -> str:
+        return feast_redis_address(value)
 
     @model_validator(mode="after")
     def _window_is_in_the_data(self) -> Settings:

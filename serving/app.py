@@ -18,8 +18,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from flightpath.settings import Settings, get_settings
+from serving.api.errors import validation_error
 from serving.api.routes import health, model, predict
 from serving.features import FeatureReader, default_reader
 from serving.metrics import ServingMetrics
@@ -122,6 +124,7 @@ def create_app(
         max_in_flight=settings.max_in_flight,
     )
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    app.add_exception_handler(RequestValidationError, validation_error)
     for module in (predict, model, health):
         app.include_router(module.router)
     return app

@@ -26,6 +26,10 @@ def to_new_york(value: dt.datetime) -> dt.datetime:
     Naive: local wall time; nonexistent -> error, ambiguous -> first occurrence (fold=0).
     Aware: must carry New York's own offset at that instant (so it names the same wall time).
     """
+    # The range first: a wall date outside it can be refused as it stands, and near the ends of the
+    # calendar (9999-12-31T23:00) the conversion to UTC below would overflow.
+    if not DATA_FIRST_DAY <= value.date() <= DATA_LAST_DAY:
+        raise ValueError(f"the model covers departures from {DATA_FIRST_DAY} to {DATA_LAST_DAY}")
     if value.tzinfo is None:
         local = value.replace(tzinfo=NEW_YORK, fold=0)
         # A wall time in the spring-forward gap does not survive a round trip through UTC.

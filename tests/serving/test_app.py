@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -147,6 +148,10 @@ def test_a_buggy_reader_degrades_instead_of_failing(client, fake_reader):
         ({"sched_dep_local": "2013-03-10T02:30:00"}, "sched_dep_local", "does not exist"),
         ({"sched_dep_local": "2013-06-01T08:00:00-05:00"}, "sched_dep_local", "offset"),
         ({"sched_dep_local": "2014-01-02T08:00:00"}, "sched_dep_local", "2013-12-31"),
+        # The ends of the calendar: converting them to UTC overflows (it answered 500 once).
+        ({"sched_dep_local": "9999-12-31T23:00:00"}, "sched_dep_local", "2013-12-31"),
+        ({"sched_dep_local": "0001-01-01T00:00:00"}, "sched_dep_local", "2013-12-31"),
+        ({"sched_dep_local": "9999-12-31T23:00:00-14:00"}, "sched_dep_local", "2013-12-31"),
         ({"flight": "abc"}, "flight", "integer"),
         ({"carrier": None}, "carrier", "string"),
     ],
@@ -156,6 +161,36 @@ def test_invalid_requests_are_422_naming_the_field(client, change, field, needle
     assert r.status_code == 422, r.text
     errors = r.json()["detail"]
     assert any(e["loc"][-1] == field and needle in e["msg"] for e in errors), errors
+
+
+_REST = '"origin": "EWR", "dest": "IAH", "sched_dep_local": "2013-01-01T05:15"'
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/predict", '{"carrier": "UA", "flight": NaN, ' + _REST + "}"),
+        ("/v1/predict", '{"carrier": "UA", "flight": Infinity, ' + _REST + "}"),
+        ("/v1/predict/batch", '{"flights": [{"carrier": "UA", "flight": -Infinity, ' + _REST + "}]}"),
+    ],
+)
+def test_non_finite_numbers_in_the_body_are_a_422_that_serializes(client, fake_reader, path, body):
+    """Python's JSON reader accepts NaN and Infinity; the 422 echoes the input, and a JSON encoder
+    that refuses non-finite floats turned that into a 500."""
+    r = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"] and fake_reader.calls == []
+
+
+def test_non_finite_score_inputs_are_a_422_that_serializes(client):
+    raw: dict = {name: 1.0 for name in contract.NUMERIC_FEATURES}
+    raw.update({"carrier": "B6", "origin": "JFK", "dest": "ORD"})
+    for bad in ("NaN", "Infinity", "-Infinity"):
+        body = json.dumps(raw).replace('"wx_temp": 1.0', f'"wx_temp": {bad}')
+        assert bad in body
+        r = client.post("/v1/score", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert any(e["loc"][-1] == "wx_temp" for e in r.json()["detail"])
 
 
 def test_missing_field_is_422(client, fake_reader):
