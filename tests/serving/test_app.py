@@ -337,3 +337,40 @@ def test_a_local_store_is_read_on_the_event_loop_a_network_store_in_the_thread_p
     # anyio names its thread-pool threads "AnyIO worker thread"; the event loop runs elsewhere
     in_pool = threads == ["AnyIO worker thread"]
     assert in_pool is (not reads_locally), threads
+
+
+def test_probes_answer_while_the_thread_pool_is_saturated(client, fake_reader, monkeypatch):
+    """Liveness and readiness must not queue behind batch and Redis work: a busy pod that fails
+    its liveness probe gets restarted, which turns load into an outage."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import anyio.to_thread
+
+    release = threading.Event()
+    entered = threading.Semaphore(0)
+    real_read = fake_reader.read
+
+    def stuck_read(entities):  # a network store that hangs (read in the thread pool)
+        entered.release()
+        release.wait(30)
+        return real_read(entities)
+
+    monkeypatch.setattr(fake_reader, "read", stuck_read)
+    pool_size = 2
+
+    async def shrink() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = pool_size
+
+    client.portal.call(shrink)
+    with ThreadPoolExecutor(max_workers=pool_size + 2) as clients:
+        busy = [clients.submit(client.post, "/v1/predict", json=FLIGHT) for _ in range(pool_size)]
+        try:
+            for _ in range(pool_size):
+                assert entered.acquire(timeout=10), "the stuck reads never started"
+            probes = [clients.submit(client.get, path) for path in ("/healthz", "/readyz")]
+            answers = [p.result(timeout=5) for p in probes]  # a queued probe would wait for `release`
+            assert [a.status_code for a in answers] == [200, 200]
+        finally:
+            release.set()
+        assert all(b.result(timeout=30).status_code == 200 for b in busy)

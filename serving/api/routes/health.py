@@ -11,14 +11,17 @@ from serving.api.deps import MetricsDep, RuntimeDep
 router = APIRouter(tags=["operations"])
 
 
+# The probes are `async def`: they run on the event loop, never queued behind batch or Redis work in
+# the thread pool, so a saturated pod still answers its liveness probe (and is not restarted for
+# being busy). Nothing in them blocks: they read fields the runtime keeps up to date.
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """Alive: the process answers. Restarting it would not help anything this does not cover."""
     return {"status": "ok"}
 
 
 @router.get("/readyz")
-def readyz(runtime: RuntimeDep) -> JSONResponse:
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Ready: a model is loaded and we are not draining. The online store is reported, not required."""
     model = runtime.model
     body = {
