@@ -84,13 +84,14 @@ def features_window(settings: Settings, start: dt.date, end: dt.date) -> dict[st
 # --- the daily DAG's steps: one local day each -------------------------------------------------
 
 
-def ingest_one_day(settings: Settings, day: dt.date) -> dict[str, Any]:
-    """Ingest day D and log its quality summary (counts per rule); fails on an invariant breach."""
+def ingest_one_day(settings: Settings, day: dt.date, *, redeliver: bool = False) -> dict[str, Any]:
+    """Ingest day D and log its quality summary (counts per rule); fails on an invariant breach, a
+    drop without a contract column, or a drop differing from raw unless `redeliver`."""
     from pipelines.ingest.run import ingest_day, ingest_dimensions
 
     t0 = time.perf_counter()
     ingest_dimensions(settings)
-    summary = ingest_day(settings, day)
+    summary = ingest_day(settings, day, redeliver=redeliver)
     log.info("quality %s flights: %s", day, summary["flights"])
     log.info("quality %s weather: %s", day, summary["weather"])
     return {**summary, "seconds": round(time.perf_counter() - t0, 2)}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from flightpath.settings import LOCAL_TZ, get_settings
 from pipelines import steps
@@ -43,6 +43,11 @@ def _day() -> dt.date:
     catchup=False,  # history is replayed on purpose, with `airflow backfill create`
     max_active_runs=3,  # bounded: ingestion of different days runs in parallel, features in order
     tags=["flightpath", "daily"],
+    params={
+        # A corrected drop for a day already ingested is refused unless a run asks for it
+        # (trigger D with {"redeliver": true}); the old raw partition is kept under raw/_superseded/.
+        "redeliver": Param(False, type="boolean", description="replace the raw partition with a differing drop"),
+    },
     doc_md="\n\n---\n\n".join(p.read_text(encoding="utf-8") for p in DOCS if p.exists()) or __doc__,
     default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30), "execution_timeout": dt.timedelta(minutes=15)},
 )
@@ -52,7 +57,8 @@ def flightpath_daily() -> None:
         "fails if rows in != curated + quarantined. Safe to rerun: outputs are rewritten atomically."
     )
     def ingest() -> dict[str, Any]:
-        return steps.ingest_one_day(get_settings(), _day())
+        redeliver = bool(get_current_context()["params"].get("redeliver", False))
+        return steps.ingest_one_day(get_settings(), _day(), redeliver=redeliver)
 
     # depends_on_past: D's features read D-7..D-1 (carrier history) and D-1 (late departures), so
     # they wait for D-1's features, which waited for D-1's ingest: backfills give the same files

@@ -49,6 +49,8 @@ def test_daily_dag_processes_one_local_day_per_run(dags_dir: Path) -> None:
     assert daily.end_date.in_timezone("America/New_York").date().isoformat() == "2013-12-31"
     for t in daily.tasks:
         assert t.retries >= 1 and t.execution_timeout is not None and t.doc_md, t.task_id
+    # A corrected drop replaces raw only when a run asks for it.
+    assert daily.params["redeliver"] is False
 
 
 def test_dag_files_do_not_import_torch_or_feast(dags_dir: Path) -> None:
