@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from features import contract
-from features.store import PROJECT, feature_store
+from features.store import PROJECT, feature_store, registry_writer
 from features.tables import PLANE_SNAPSHOT_AT
 from flightpath.settings import Settings
 
@@ -48,9 +48,10 @@ def materialize(settings: Settings, start: dt.datetime, end: dt.datetime, projec
     store = feature_store(settings, project)
     intervals: dict[str, list[str]] = {}
     series_views = [v for v in contract.FEATURE_VIEWS if v not in SNAPSHOT_VIEWS]
-    store.materialize(start_date=start, end_date=end, feature_views=series_views)
-    intervals.update({v: [start.isoformat(), end.isoformat()] for v in series_views})
-    for view, snapshot_at in SNAPSHOT_VIEWS.items():
-        store.materialize(start_date=min(start, snapshot_at), end_date=end, feature_views=[view])
-        intervals[view] = [min(start, snapshot_at).isoformat(), end.isoformat()]
+    with registry_writer(settings):  # materialization records its interval in the registry
+        store.materialize(start_date=start, end_date=end, feature_views=series_views)
+        intervals.update({v: [start.isoformat(), end.isoformat()] for v in series_views})
+        for view, snapshot_at in SNAPSHOT_VIEWS.items():
+            store.materialize(start_date=min(start, snapshot_at), end_date=end, feature_views=[view])
+            intervals[view] = [min(start, snapshot_at).isoformat(), end.isoformat()]
     return {"intervals": intervals, "seconds": round(time.perf_counter() - t0, 3)}

@@ -13,7 +13,12 @@ settings.online_store == "redis". Registry: one file under settings.feast_dir.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import logging
 import sqlite3
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +93,36 @@ def feature_store(settings: Settings, project: str = PROJECT, fail_fast: bool = 
     return FeatureStore(repo_path=str(settings.feast_repo_dir), config=config)
 
 
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def registry_writer(settings: Settings) -> Iterator[None]:
+    """Hold the registry's write lock: one writer at a time per registry file.
+
+    Feast rewrites the registry file in place on `apply` and on every materialization (it records
+    the interval). The daily DAG's `features` task for D and the `materialize` task for D-1, or the
+    demo DAG beside them, can do that at the same moment, and the later write loses the earlier
+    one's changes. An exclusive `flock` on a file beside the registry serializes every writer
+    (`apply_repo`, `features.materialize`) across processes and Airflow tasks on one machine; a
+    shared volume across machines needs a lock service instead (docs/design.md). Waits, and logs
+    that it waits, as long as the holder takes.
+    """
+    settings.feast_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.feast_dir / "registry.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            started = time.perf_counter()
+            log.info("waiting for another writer of the Feast registry to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            log.info("registry lock acquired after %.1f s", time.perf_counter() - started)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def use_wal(path: Path) -> str:
     """Put the SQLite online store in write-ahead-log mode (persistent: it is stored in the file).
 
@@ -123,7 +158,8 @@ def apply_repo(settings: Settings, project: str = PROJECT) -> dict[str, Any]:
 
     store = feature_store(settings, project)
     objects = feature_objects(settings)
-    store.apply(objects)
+    with registry_writer(settings):
+        store.apply(objects)
     if settings.online_store == "sqlite":
         use_wal(settings.feast_dir.resolve() / "online.db")
     write_text(
