@@ -56,8 +56,10 @@ def _describe(c: MlflowClient, settings: Settings, version: str) -> dict[str, An
 def register_and_promote(settings: Settings, run_id: str, frame: pd.DataFrame | None = None) -> dict[str, Any]:
     """Register a trained run's ONNX model, alias it `challenger`, and run the promotion gate.
 
-    Idempotent: registering a run that already has a version returns that version unchanged (an
-    Airflow retry must not create a second version or re-run the gate).
+    Idempotent: registering a run whose version has a gate decision returns that version unchanged
+    (an Airflow retry must not create a second version or re-run the gate). A version without one
+    (the registration died half-way) is finished: checksum, tags, gate, alias ("resumed": True).
+    If another promotion moved `champion` while this gate ran, the challenger is not promoted.
 
     Args:
         settings: MLflow location, settings.model_name, the gate_* tolerances.
@@ -68,7 +70,7 @@ def register_and_promote(settings: Settings, run_id: str, frame: pd.DataFrame | 
     Returns:
         {"model_name", "version", "model_uri", "aliases", "champion", "decision" ("promoted" |
         "rejected"), "reason", "checks", "previous_champion", "sha256", "run_id",
-        "already_registered"}.
+        "already_registered", "resumed"}.
     Raises:
         RegistryError: the run did not pass the export gate, or the stored bytes do not match the
             checksum recorded at training time.
@@ -85,11 +87,13 @@ def register_and_promote(settings: Settings, run_id: str, frame: pd.DataFrame | 
         )
 
     existing = c.search_model_versions(f"name='{name}' and run_id='{run_id}'")
-    if existing:
+    if existing and existing[0].tags.get("gate.decision"):
         return {**_describe(c, settings, str(existing[0].version)), "already_registered": True}
-
-    mv = mlflow.register_model(tags["model_uri"], name)
-    version = str(mv.version)
+    # A version without a gate decision is a registration that died half-way (after the version was
+    # created, before the gate recorded its decision): the retry finishes it instead of answering
+    # "already registered" with no checksum, no gate and no alias.
+    version = str(existing[0].version) if existing else str(mlflow.register_model(tags["model_uri"], name).version)
+    resumed = bool(existing)
     with tempfile.TemporaryDirectory() as tmp:
         path = download_model(settings, version, Path(tmp))
         challenger_bytes = path.read_bytes()
@@ -122,15 +126,28 @@ def register_and_promote(settings: Settings, run_id: str, frame: pd.DataFrame | 
     challenger_ev, champion_ev, notes = gather_evidence(c, settings, run, challenger_bytes, version, champion, frame)
     policy_ = GatePolicy.from_settings(settings)
     decision = gate_decision(challenger_ev, champion_ev, run.data.metrics["baseline_test_auc"], policy_)
-    c.set_model_version_tag(name, version, "gate.decision", "promoted" if decision.passed else "rejected")
-    c.set_model_version_tag(name, version, "gate.reason", "; ".join(decision.reasons))
-    checks = {**decision.checks, **notes, "policy": asdict(policy_)}
-    c.set_model_version_tag(name, version, "gate.checks", json.dumps(checks))
-    if decision.passed:
-        if champion is not None:
+    passed, reasons = decision.passed, list(decision.reasons)
+    # Two promotions at once: each gate compared against the champion it saw. If another one moved
+    # `champion` meanwhile, moving it now would silently replace a version this gate never judged.
+    now_champion = version_by_alias(c, name, CHAMPION)
+    seen, now = (str(v.version) if v else None for v in (champion, now_champion))
+    if passed and seen != now:
+        passed = False
+        reasons.append(
+            f"champion moved from {seen and 'v' + seen} to v{now} while this gate ran: not promoted; "
+            "register again to be judged against the new champion"
+        )
+    c.set_model_version_tag(
+        name, version, "gate.checks", json.dumps({**decision.checks, **notes, "policy": asdict(policy_)})
+    )
+    if passed:
+        if champion is not None and str(champion.version) != version:  # (a resumed run may have moved it)
             c.set_model_version_tag(name, version, TAG_PREVIOUS_CHAMPION, str(champion.version))
         c.set_registered_model_alias(name, CHAMPION, version)
-    return {**_describe(c, settings, version), "already_registered": False}
+    # The decision is written last: its presence is what marks the registration as complete.
+    c.set_model_version_tag(name, version, "gate.reason", "; ".join(reasons))
+    c.set_model_version_tag(name, version, "gate.decision", "promoted" if passed else "rejected")
+    return {**_describe(c, settings, version), "already_registered": False, "resumed": resumed}
 
 
 def rollback(settings: Settings) -> dict[str, Any]:
@@ -157,9 +174,17 @@ def rollback(settings: Settings) -> dict[str, Any]:
     if not previous:
         raise RegistryError(f"champion v{current.version} of {name} has no previous_champion: nothing to roll back to")
     try:
-        c.get_model_version(name, previous)
+        target = c.get_model_version(name, previous)
     except MlflowException as exc:
         raise RegistryError(f"previous champion v{previous} of {name} is gone: {exc}") from exc
+    # Verify the bytes before they serve again: a rollback is the moment nobody looks at the model.
+    with tempfile.TemporaryDirectory() as tmp:
+        stored = sha256_hex(download_model(settings, previous, Path(tmp)).read_bytes())
+    if not target.tags.get(TAG_SHA256) or stored != target.tags[TAG_SHA256]:
+        raise RegistryError(
+            f"v{previous} of {name}: stored model.onnx sha256 {stored} != its {TAG_SHA256} tag "
+            f"{target.tags.get(TAG_SHA256)}: not rolled back, champion stays v{current.version}"
+        )
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     c.set_registered_model_alias(name, CHAMPION, previous)
     c.set_model_version_tag(name, str(current.version), "rolled_back", f"champion moved back to v{previous} at {now}")
