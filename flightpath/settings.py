@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     prediction_log_url_override: str | None = Field(None, alias="FLIGHTPATH_PREDICTION_LOG_URL")
     # A request body above this is a 413, refused before it is read (a batch of 1000 flights is ~150 KiB).
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # The whole body must arrive within this many seconds of the request's start (else 408): a slow
+    # sender holds a socket and a buffer, never a thread or a place in `max_in_flight`.
+    body_timeout_s: float = Field(10.0, gt=0, le=300)
     # Requests one worker handles at once; one more is shed with 503 + Retry-After instead of
     # queueing without bound (the sync handlers share a 40-thread pool; queueing only adds latency).
     max_in_flight: int = Field(64, ge=1)

@@ -122,6 +122,7 @@ def create_app(
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
         max_in_flight=settings.max_in_flight,
+        body_timeout_s=settings.body_timeout_s,
     )
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_exception_handler(RequestValidationError, validation_error)

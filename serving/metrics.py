@@ -126,6 +126,15 @@ class ServingMetrics:
             registry=r,
             multiprocess_mode="livemax",
         )
+        # cache ok: the minimum, so 0 as soon as any worker serves a model it could not write to
+        # its local cache (disk full, read-only folder): a restart while MLflow is down would then
+        # find no model to start from.
+        self.model_cache_ok = Gauge(
+            "flightpath_model_cache_ok",
+            "1 when the model served has a verified local copy on disk (0: disk full or folder unwritable)",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
         self.reloads = Counter(
             "flightpath_model_reloads",
             "Hot-reload attempts by outcome (swapped, refused, error)",
@@ -171,7 +180,7 @@ class ServingMetrics:
         )
         self.rejected = Counter(
             "flightpath_requests_rejected",
-            "Requests refused before the app saw them: overload (503) or body_too_large (413)",
+            "Requests refused before the app saw them: overload (503), body_too_large (413), body_timeout (408)",
             ["reason"],
             registry=r,
         )

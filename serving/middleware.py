@@ -7,6 +7,7 @@ request in extra tasks and streams, which costs a measurable share of a sub-mill
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -75,6 +76,10 @@ class ObservabilityMiddleware:
 
 # Platform endpoints are never shed: a probe that times out under load would restart or
 # unroute a pod that is merely busy, which makes an overload worse.
+class _BodyTooLarge(Exception):
+    """A body that grew past the size limit while it was read."""
+
+
 UNSHED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
@@ -95,16 +100,30 @@ class LimitsMiddleware:
 
     - Body size: a Content-Length above `max_body_bytes` is a 413 without reading a byte; a body
       without one (chunked) is read up to the limit and refused as soon as it passes it.
+    - Body time: the whole body must arrive within `body_timeout_s` of the request's start, or the
+      answer is 408 and the connection is closed. A total deadline, not a per-chunk one: a client
+      that trickles a byte a second would never trip a per-chunk timeout.
     - Concurrency: more than `max_in_flight` requests in this worker -> 503 + Retry-After at once,
       rather than an unbounded queue in front of the thread pool (latency that only grows).
+      Only a request whose body has fully arrived counts: a client still sending holds no thread
+      and no capacity, so slow senders cannot shed everyone else (they cost a buffer and a socket,
+      bounded by `max_body_bytes` and `body_timeout_s`).
     One event loop per worker, so a plain int is the counter (no lock).
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServingMetrics, max_body_bytes: int, max_in_flight: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ServingMetrics,
+        max_body_bytes: int,
+        max_in_flight: int,
+        body_timeout_s: float = 10.0,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.max_in_flight = max_in_flight
+        self.body_timeout_s = body_timeout_s
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,58 +133,81 @@ class LimitsMiddleware:
         if scope["path"] in UNSHED_PATHS:
             await self.app(scope, receive, send)
             return
+        body = await self._read_body(scope, receive, send)
+        if body is None:  # already answered (413, 408) or the client went away
+            return
         if self.in_flight >= self.max_in_flight:
             self.metrics.rejected.labels(reason="overload").inc()
             await _json_reply(
                 send, 503, f"overloaded: {self.max_in_flight} requests in flight; retry", [(b"retry-after", b"1")]
             )
             return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: only ever http.disconnect
+
         self.in_flight += 1
         try:
-            await self._admit_body(scope, receive, send)
+            await self.app(scope, replay, send)
         finally:
             self.in_flight -= 1
 
-    async def _admit_body(self, scope: Scope, receive: Receive, send: Send) -> None:
-        length = None
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The whole request body, within the size and time limits; None once it was answered."""
+        declared = None
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
-                length = value
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
                 break
-        if length is not None:
-            try:
-                declared = int(length)
-            except ValueError:
-                declared = -1
-            if declared > self.max_body_bytes:
-                await self._too_large(send)
-                return
-            # uvicorn's HTTP parser enforces Content-Length, so the app cannot read more than this.
-            await self.app(scope, receive, send)
-            return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
-            await self.app(scope, receive, send)
-            return
-        # No Content-Length (chunked): read up to the limit here, then replay it to the app.
-        chunks: list[Message] = []
+        if declared is not None and declared > self.max_body_bytes:
+            await self._too_large(send)
+            return None
+        if declared is None and scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            return b""
+        # asyncio.timeout arms one timer for the whole body; wait_for around each receive() would
+        # wrap every chunk in a task of its own, a cost on every sub-millisecond request.
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await self._receive_all(receive)
+        except _BodyTooLarge:  # chunked, or a Content-Length uvicorn did not hold to
+            await self._too_large(send)
+            return None
+        except TimeoutError:
+            self.metrics.rejected.labels(reason="body_timeout").inc()
+            # Connection: close tells uvicorn to drop the connection after the answer: the rest
+            # of a half-sent body must not be parsed as the next request.
+            await _json_reply(
+                send,
+                408,
+                f"request body not received within {self.body_timeout_s:g} s",
+                [(b"connection", b"close")],
+            )
+            return None
+        return body
+
+    async def _receive_all(self, receive: Receive) -> bytes | None:
+        """The body's bytes, or None if the client went away; _BodyTooLarge past the size limit."""
+        parts: list[bytes] = []
         size = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":  # client went away
-                chunks.append(message)
-                break
-            size += len(message.get("body", b""))
+            if message["type"] != "http.request":  # the client went away mid-body
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
             if size > self.max_body_bytes:
-                await self._too_large(send)
-                return
-            chunks.append(message)
+                raise _BodyTooLarge
+            parts.append(chunk)
             if not message.get("more_body", False):
-                break
-
-        async def replay() -> Message:
-            return chunks.pop(0) if chunks else await receive()
-
-        await self.app(scope, replay, send)
+                return b"".join(parts)
 
     async def _too_large(self, send: Send) -> None:
         self.metrics.rejected.labels(reason="body_too_large").inc()

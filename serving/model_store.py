@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 META_FILE = "meta.json"
 LAST_CHAMPION_FILE = "champion.json"  # which local version was champion when we last asked
 LINEAGE_LIMIT = 20  # previous_champion links followed when looking for a stand-in
+# A local copy that could not be written (disk full, read-only folder) is retried after one poll,
+# then two, four, ... up to this: often enough to recover soon after space returns, rarely enough
+# not to fill a log with the same error.
+CACHE_RETRY_MAX_S = 600.0
 
 
 class RegistryUnavailable(ModelStoreError):
@@ -91,6 +95,13 @@ class ModelStore:
         self.settings = settings
         self.name = settings.model_name
         self.root = settings.models_dir / self.name
+        # Why the last local write failed (None: the cache holds what is served). A failed write
+        # never costs the model: it is served from memory and its bytes kept here to write later.
+        self.cache_error: str | None = None
+        self._unsaved: tuple[LoadedModel, bytes] | None = None
+        self._unsaved_champion: str | None = None
+        self._cache_retry_s = 0.0
+        self._cache_retry_at = 0.0
 
     # --- registry -------------------------------------------------------------------------------
     def _client(self) -> Any:
@@ -204,7 +215,50 @@ class ModelStore:
         write_text(json.dumps(meta, indent=2, sort_keys=True), d / META_FILE)
 
     def _remember_champion(self, version: str) -> None:
-        write_text(json.dumps({"version": version}), self.root / LAST_CHAMPION_FILE)
+        try:
+            write_text(json.dumps({"version": version}), self.root / LAST_CHAMPION_FILE)
+        except OSError as exc:
+            self._unsaved_champion = version
+            self._cache_failed(f"cannot record champion v{version} under {self.root}: {exc}")
+        else:
+            self._unsaved_champion = None
+
+    # --- a cache that cannot be written -------------------------------------------------------------
+    def _keep_local(self, model: LoadedModel, data: bytes) -> None:
+        """Write the verified copy; if the disk refuses, keep the bytes to write later (see retry_cache)."""
+        try:
+            self._write_local(model, data)
+        except OSError as exc:
+            self._unsaved = (model, data)
+            self._cache_failed(f"cannot keep a local copy of {model.name} v{model.version} under {self.root}: {exc}")
+        else:
+            self._unsaved = None
+            self._cache_ok()
+
+    def _cache_failed(self, reason: str) -> None:
+        if self.cache_error is None:
+            log.error("%s; serving from memory, a restart while MLflow is down would find no model", reason)
+        self.cache_error = reason
+        self._cache_retry_s = min(max(self._cache_retry_s * 2, self.settings.reload_interval_s), CACHE_RETRY_MAX_S)
+        self._cache_retry_at = time.monotonic() + self._cache_retry_s
+
+    def _cache_ok(self) -> None:
+        if self._unsaved is None and self._unsaved_champion is None:
+            if self.cache_error is not None:
+                log.info("local model cache under %s writable again", self.root)
+            self.cache_error = None
+            self._cache_retry_s = 0.0
+
+    def retry_cache(self, now: float | None = None) -> None:
+        """Write what could not be written before, once its back-off has passed (called each poll)."""
+        if self.cache_error is None or (time.monotonic() if now is None else now) < self._cache_retry_at:
+            return
+        if self._unsaved is not None:
+            model, data = self._unsaved
+            self._keep_local(model, data)
+        if self._unsaved_champion is not None:
+            self._remember_champion(self._unsaved_champion)
+        self._cache_ok()
 
     def local_versions(self) -> list[str]:
         """Versions with a complete local copy, newest (highest number) first."""
@@ -275,15 +329,27 @@ class ModelStore:
                 return verified(local[0])
             except ModelRefused as exc:  # a tampered or truncated cache: fetch again
                 log.warning("local copy of %s v%s failed verification (%s); downloading", rv.name, rv.version, exc)
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=self.root))
+        tmp = self._download_dir()
         try:
             data = self._download(rv, tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         model = verified(data)
-        self._write_local(model, data)
+        self._keep_local(model, data)
         return model
+
+    def _download_dir(self) -> Path:
+        """A fresh folder to download into: beside the cache (one file system, so nothing is copied
+        twice), else the system's temporary folder when the cache cannot be written."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=".download-", dir=self.root))
+        except OSError as exc:
+            log.warning("cannot download into %s (%s); using the system's temporary folder", self.root, exc)
+        try:
+            return Path(tempfile.mkdtemp(prefix="flightpath-download-"))
+        except OSError as exc:  # no space anywhere: like a failed download, tried again next poll
+            raise RegistryUnavailable(f"no room to download {self.name}: {exc}") from exc
 
     def load_champion(self) -> LoadedModel:
         """Start-up: the registry's champion, or the newest verified local copy if MLflow is down.

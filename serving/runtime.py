@@ -79,6 +79,12 @@ class Runtime:
             self.last_reload_error = str(exc)
             self.metrics.reloads.labels(outcome="error").inc()
             log.error("no model loaded at start-up: %s", exc)
+        self.report_cache()
+
+    def report_cache(self) -> None:
+        """Retry a local copy that could not be written (the store backs off), then say how it stands."""
+        self.store.retry_cache()
+        self.metrics.model_cache_ok.set(0 if self.store.cache_error else 1)
 
     def check_for_update(self) -> str:
         """Poll the champion alias once; load + verify + swap if it moved. Returns the outcome.
@@ -191,6 +197,7 @@ class Runtime:
             await asyncio.sleep(self.settings.reload_interval_s)
             try:
                 await asyncio.to_thread(self.check_for_update)
+                await asyncio.to_thread(self.report_cache)
                 await asyncio.to_thread(self.check_online_store)
             except Exception:  # never let the poller die silently
                 log.exception("background poll failed")

@@ -138,3 +138,69 @@ def test_freshness_gauge_and_stale_flag(client, fake_reader):
     assert float(gauge.split()[-1]) == old.timestamp()
     assert 'flightpath_stale_feature_views_total{view="weather_at_origin"} 1.0' in text
     assert 'flightpath_feature_fetch_seconds_count{outcome="ok"}' in text
+
+
+def _drive(mw: LimitsMiddleware, receive, *, path: str = "/v1/predict") -> asyncio.Task:
+    """Start one request through the middleware; the task's result is (status, headers)."""
+
+    async def run() -> tuple[int | None, dict[bytes, bytes]]:
+        got: dict = {"status": None, "headers": {}}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                got["status"], got["headers"] = message["status"], dict(message["headers"])
+
+        scope = {"type": "http", "method": "POST", "path": path, "headers": [(b"content-length", b"100")]}
+        await mw(scope, receive, send)
+        return got["status"], got["headers"]
+
+    return asyncio.ensure_future(run())
+
+
+def test_a_body_still_arriving_holds_no_capacity_and_times_out_with_408():
+    """max_in_flight=2 and five clients stuck mid-body: a complete request is still admitted, and
+    each stuck one gets 408 + Connection: close once its deadline passes."""
+    seen_bodies: list[bytes] = []
+
+    async def app(scope, receive, send):
+        message = await receive()
+        seen_bodies.append(message["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    metrics = ServingMetrics()
+    mw = LimitsMiddleware(app, metrics=metrics, max_body_bytes=MIB, max_in_flight=2, body_timeout_s=0.3)
+
+    def stuck_receive():
+        sent = []
+
+        async def receive():
+            if not sent:
+                sent.append(1)
+                return {"type": "http.request", "body": b"x" * 10, "more_body": True}
+            await asyncio.Event().wait()  # never
+
+        return receive
+
+    def chunks(*parts: bytes):
+        queue = list(parts)
+
+        async def receive():
+            body = queue.pop(0)
+            return {"type": "http.request", "body": body, "more_body": bool(queue)}
+
+        return receive
+
+    async def scenario():
+        slow = [_drive(mw, stuck_receive()) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        assert mw.in_flight == 0  # nobody counted while their bodies are incomplete
+        complete = await _drive(mw, chunks(b'{"a":', b" 1}"))
+        return complete, [await t for t in slow]
+
+    complete, slow = asyncio.run(scenario())
+    assert complete[0] == 200 and seen_bodies == [b'{"a": 1}']  # chunks arrive joined, in one message
+    assert [status for status, _ in slow] == [408] * 5
+    assert all(headers[b"connection"] == b"close" for _, headers in slow)
+    assert metrics.rejected.labels(reason="body_timeout")._value.get() == 5
+    assert mw.in_flight == 0

@@ -155,3 +155,40 @@ def test_a_local_start_is_flagged_until_the_registry_confirms_it(serving_setting
         assert c.app.state.runtime.check_for_update() == "unchanged"
         assert _model(c)["stand_in_reason"] is None
         assert "flightpath_model_stand_in 0.0" in c.get("/metrics").text
+
+
+def test_an_unwritable_model_folder_neither_stops_start_up_nor_loses_the_model(serving_settings, registry):
+    """The models folder is a regular file (what a full or read-only disk looks like to mkdir, and
+    unlike chmod it also stops root): start-up serves the champion from memory, a new champion is
+    still taken (downloaded elsewhere), nothing is re-downloaded or refused, the condition shows in
+    /readyz and a gauge, and the copies are written once the folder can be."""
+    models_dir = serving_settings.models_dir
+    models_dir.parent.mkdir(parents=True, exist_ok=True)
+    models_dir.write_text("not a folder")
+    registry.register(build_model())
+    with TestClient(create_app(serving_settings, reader=FakeReader(), poll=False)) as c:
+        runtime = c.app.state.runtime
+        ready = c.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["model_cache"]["ok"] is False
+        assert "Not a directory" in ready.json()["model_cache"]["detail"]
+        assert c.post("/v1/predict", json=FLIGHT).json()["model"]["version"] == "1"
+        assert "flightpath_model_cache_ok 0.0" in c.get("/metrics").text
+
+        registry.register(build_model(bias=BIAS + 1))  # v2 becomes champion
+        assert runtime.check_for_update() == "swapped"
+        assert runtime.check_for_update() == "unchanged"  # served from memory, not fetched again
+        assert c.post("/v1/predict", json=FLIGHT).json()["model"]["version"] == "2"
+        runtime.report_cache()  # inside its back-off: not retried yet, still reported
+        assert c.get("/readyz").json()["model_cache"]["ok"] is False
+
+        models_dir.unlink()  # space returns
+        runtime.store.retry_cache(now=time.monotonic() + 3600)  # past any back-off
+        runtime.report_cache()
+        assert c.get("/readyz").json()["model_cache"] == {"ok": True, "detail": None}
+        assert "flightpath_model_cache_ok 1.0" in c.get("/metrics").text
+
+    # What was written is a real verified copy: a start without MLflow serves v2 from it.
+    offline = serving_settings.model_copy(update={"mlflow_tracking_uri_override": NOWHERE})
+    model = ModelStore(offline).load_newest_local()
+    assert (model.version, model.source) == ("2", "local")

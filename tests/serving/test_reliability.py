@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -177,6 +178,38 @@ def test_fuzzing_the_openapi_schema_never_gets_a_5xx(champion_registry, tmp_path
     assert not server_errors, server_errors[:5]
     assert len(calls) >= 1000, len(calls)
     assert len({op for op, _ in calls}) >= 6  # every operation was exercised (GETs without parameters: 1 case each)
+
+
+def test_slow_senders_hold_no_capacity_and_are_timed_out_with_408(champion_registry, tmp_path):
+    """More clients than max_in_flight (64) send headers and half a body, then stall. A complete
+    request is still answered 200 at once and readiness stays 200; each stalled client gets 408
+    and a closed connection when its body deadline passes."""
+    stalled_clients = 70
+    with serve(tmp_path / "home", champion_registry, FLIGHTPATH_BODY_TIMEOUT_S="2") as svc:
+        host, port = svc.base.removeprefix("http://").split(":")
+        sockets = []
+        for _ in range(stalled_clients):
+            sock = socket.create_connection((host, int(port)), timeout=15)
+            sock.sendall(
+                b"POST /v1/predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 200\r\n\r\n{"flight": 1545,'
+            )
+            sockets.append(sock)
+        time.sleep(0.3)  # every stalled request has reached the app's middleware
+        answer = httpx.post(f"{svc.base}/v1/predict", json=FLIGHT, timeout=5)
+        ready = httpx.get(f"{svc.base}/readyz", timeout=5)
+        replies = []
+        for sock in sockets:
+            with sock:
+                received = b""
+                while chunk := sock.recv(65536):  # until the server closes the connection
+                    received += chunk
+                replies.append(received)
+        metrics = httpx.get(f"{svc.base}/metrics", timeout=5).text
+    assert answer.status_code == 200, answer.text
+    assert ready.status_code == 200
+    assert [reply.split(b" ", 2)[1] for reply in replies] == [b"408"] * stalled_clients
+    assert f'flightpath_requests_rejected_total{{reason="body_timeout"}} {stalled_clients}.0' in metrics
 
 
 # --- the online store stopped during load -----------------------------------------------------------

@@ -30,6 +30,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         "stand_in_for": model.stand_in_for if model else None,
         "draining": runtime.draining,
         "online_store": runtime.online.as_dict(),
+        # Reported, not required: the model is served from memory either way.
+        "model_cache": {"ok": runtime.store.cache_error is None, "detail": runtime.store.cache_error},
         "last_reload_error": runtime.last_reload_error,
     }
     return JSONResponse(jsonable_encoder(body), status_code=200 if runtime.ready else 503)
