@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from features import contract
@@ -55,6 +56,18 @@ def _upper(value: object) -> object:
     return value.strip().upper() if isinstance(value, str) else value
 
 
+def _printable(value: str) -> str:
+    """Refuse control characters and lone surrogates: never part of a code or a tail number, and
+    trouble downstream of the prediction log (UTF-8 cannot encode a lone surrogate; PostgreSQL's
+    jsonb and text refuse NUL), so they get a clear 422 here instead."""
+    if not value.isprintable():
+        raise ValueError("only printable characters are allowed")
+    return value
+
+
+# float32 is what the model reads: a larger number would become infinity inside the graph.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 Code = Annotated[str, BeforeValidator(_upper), Field(min_length=2, max_length=8, pattern=r"^[A-Z0-9]+$")]
 Origin = Annotated[Literal["EWR", "JFK", "LGA"], BeforeValidator(_upper)]
 LocalDeparture = Annotated[dt.datetime, AfterValidator(to_new_york)]
@@ -76,7 +89,7 @@ class FlightRequest(BaseModel):
 
     carrier: Code = Field(description="Two-letter carrier code, e.g. UA")
     flight: int = Field(ge=1, le=9999, description="Flight number")
-    tailnum: Annotated[str, BeforeValidator(_upper), Field(max_length=10)] | None = Field(
+    tailnum: Annotated[str, BeforeValidator(_upper), Field(max_length=10), AfterValidator(_printable)] | None = Field(
         None, description="Tail number if known; plane features are missing without it"
     )
     origin: Origin = Field(description="Departure airport: one of EWR, JFK, LGA")
@@ -138,10 +151,21 @@ ScoreRequest = create_model(  # type: ignore[call-overload]
     __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [_score_example()]}),
     __doc__="Raw model inputs (contract.MODEL_INPUTS): for clients that bring their own features.",
     **{
-        name: (float | None, Field(description="numeric feature; null = missing", allow_inf_nan=False))
+        name: (
+            float | None,
+            Field(
+                description="numeric feature; null = missing",
+                allow_inf_nan=False,
+                ge=-FLOAT32_MAX,
+                le=FLOAT32_MAX,
+            ),
+        )
         for name in contract.NUMERIC_FEATURES
     },
-    **{name: (str, Field(min_length=1, max_length=16)) for name in contract.CATEGORICAL_FEATURES},
+    **{
+        name: (Annotated[str, Field(min_length=1, max_length=16), AfterValidator(_printable)], ...)
+        for name in contract.CATEGORICAL_FEATURES
+    },
 )
 
 

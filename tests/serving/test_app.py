@@ -193,6 +193,31 @@ def test_non_finite_score_inputs_are_a_422_that_serializes(client):
         assert any(e["loc"][-1] == "wx_temp" for e in r.json()["detail"])
 
 
+def test_a_lone_surrogate_is_a_422_that_echoes_the_escape(client, fake_reader):
+    """JSON's "\\ud800" gives Python a string UTF-8 cannot encode; echoing it turned the 422 into a 500."""
+    body = '{"carrier": "\\ud800", "flight": 1, ' + _REST + "}"
+    r = client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["input"] == "\\ud800" and fake_reader.calls == []
+
+
+@pytest.mark.parametrize("tailnum", [r"N1\u0000", r"\ud800", r"N\t1"])
+def test_control_characters_and_surrogates_in_free_text_are_refused(client, fake_reader, tailnum):
+    body = '{"carrier": "UA", "flight": 1, "tailnum": "' + tailnum + '", ' + _REST + "}"
+    r = client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert "printable" in r.json()["detail"][0]["msg"]
+
+
+def test_score_numbers_beyond_float32_are_a_422_not_an_overflow(client):
+    raw: dict = {name: 1.0 for name in contract.NUMERIC_FEATURES}
+    raw.update({"carrier": "B6", "origin": "JFK", "dest": "ORD", "wx_temp": 1e308})
+    r = client.post("/v1/score", json=raw)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"][-1] == "wx_temp"
+    assert client.post("/v1/score", json={**raw, "wx_temp": 3.4e38}).status_code == 200
+
+
 def test_missing_field_is_422(client, fake_reader):
     flight = {k: v for k, v in FLIGHT.items() if k != "dest"}
     r = client.post("/v1/predict", json=flight)
