@@ -1,6 +1,6 @@
 """`python -m cli`: the same as the `flightpath` console script."""
 
-from cli.main import app
+from cli.main import main
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -243,5 +243,19 @@ def demo(start: StartOpt = None, end: EndOpt = None) -> None:
         raise typer.Exit(code=2)
 
 
+def main() -> None:
+    """The console script. An error the user can act on (flightpath.errors) is one line on stderr and
+    exit 1; `-v` keeps the traceback. Anything else is a bug and shows its traceback."""
+    from flightpath.errors import FlightpathError
+
+    try:
+        app()
+    except FlightpathError as exc:
+        if _verbose:
+            raise
+        typer.echo(f"flightpath: {exc}", err=True)
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -30,6 +30,7 @@ from torch import nn
 
 from features.contract import CATEGORICAL_FEATURES, MODEL_INPUTS, NUMERIC_FEATURES
 from flightpath.artifact import METADATA_KEYS, OUTPUT_NAME, sha256_hex
+from flightpath.errors import FlightpathError
 from training.model import Arrays, FlightDelayNet, SeedEnsemble, predict
 from training.preprocess import Preprocessing, categorical_strings, category_indices, numeric_matrix
 
@@ -42,7 +43,7 @@ UNSEEN_CATEGORY = "__unseen__"
 ML_OPSET = 3  # ai.onnx.ml: LabelEncoder with keys_strings / values_int64s / default_int64
 
 
-class ExportParityError(RuntimeError):
+class ExportParityError(FlightpathError, RuntimeError):
     """ONNX Runtime and torch disagree on the same rows: the artifact must not be registered."""
 
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from features.contract import LABEL
+from flightpath.errors import FlightpathError
 from flightpath.settings import Settings
 
 
-class SplitError(ValueError):
+class SplitError(FlightpathError, ValueError):
     """The frame cannot be split as configured (a part would be empty)."""
 
 

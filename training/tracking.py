@@ -18,6 +18,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from features.contract import LABEL, MODEL_INPUTS, feature_service_version
+from flightpath.errors import FlightpathError
 from flightpath.registry_access import download_version, ensure_experiment, registry_client
 from flightpath.settings import PROJECT_ROOT, Settings
 
@@ -80,7 +81,7 @@ def dataset_fingerprint(frame: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
-class RegistryError(RuntimeError):
+class RegistryError(FlightpathError, RuntimeError):
     """A registry operation cannot proceed (unverified run, no champion, checksum mismatch...)."""
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from flightpath import lake
 from flightpath.atomic import write_parquet
+from flightpath.errors import FlightpathError
 from flightpath.settings import DATA_FIRST_DAY, DATA_LAST_DAY, Settings
 from pipelines.ingest import source
 from pipelines.ingest.landing import drop_day, read_drop
@@ -38,7 +39,7 @@ from pipelines.ingest.validate import (
 log = logging.getLogger(__name__)
 
 
-class IngestError(RuntimeError):
+class IngestError(FlightpathError, RuntimeError):
     """The day cannot be ingested (empty, out of range, or the rows-in invariant broke)."""
 
 

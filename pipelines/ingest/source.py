@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from flightpath.errors import FlightpathError
+
 SOURCE_FILES = {
     "flights": "flights.csv.zip",
     "weather": "weather.csv",
@@ -62,7 +64,7 @@ REQUIRED_COLUMNS = {
 }
 
 
-class SourceError(RuntimeError):
+class SourceError(FlightpathError, RuntimeError):
     """A source file is missing or unreadable: the whole step stops, nothing is written."""
 
 
