@@ -49,6 +49,8 @@ TAG_TRAIN_WINDOW = "train_window"
 TAG_PREVIOUS_CHAMPION = "previous_champion"  # the lineage rollback and serving's stand-ins follow
 TAG_GATE_DECISION = "gate.decision"
 TAG_GATE_REASON = "gate.reason"
+TAG_SIGNATURE = "signature"  # Ed25519 over (name, version, sha256) by the pipeline (flightpath/signing.py)
+TAG_SIGNED_BY = "signed_by"  # the signing key's fingerprint, for people
 
 
 def sha256_hex(data: bytes) -> str:

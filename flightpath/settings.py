@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     model_name: str = "flight-delay"
     experiment_name: str = "flight-delay"
     mlflow_tracking_uri_override: str | None = Field(None, alias="MLFLOW_TRACKING_URI")
+    # Model signatures (flightpath/signing.py): the pipeline signs each registered version with the
+    # private key; serving loads only versions whose signature its public key verifies. Default:
+    # a pair under <home>/keys, made by the first registration. Split them where the pipeline and
+    # serving are separate trust domains (Kubernetes: a Secret for one, a ConfigMap for the other).
+    model_signing_key: Path | None = None
+    model_verify_key: Path | None = None
     # Promotion gate (training/registry.py, training/NOTES.md "Promotion gate"): a challenger may
     # lose at most gate_auc_tolerance ROC-AUC to the champion on the same window, at most
     # gate_slice_max_auc_drop on any origin/carrier/month slice with >= gate_slice_min_rows labelled
@@ -213,6 +219,16 @@ class Settings(BaseSettings):
     @property
     def mlflow_tracking_uri(self) -> str:
         return self.mlflow_tracking_uri_override or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def signing_key_path(self) -> Path:
+        return self.model_signing_key or self.home / "keys" / "model-signing.key"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verify_key_path(self) -> Path:
+        return self.model_verify_key or self.home / "keys" / "model-signing.pub"
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -21,6 +21,7 @@ import onnxruntime as ort
 from features import contract
 from flightpath.artifact import CHAMPION, OUTPUT_NAME, TAG_THRESHOLD, new_session, sha256_hex
 from flightpath.settings import Settings
+from flightpath.signing import SignatureError, verify_version
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,10 @@ def load_model_bytes(
         raise ModelRefused(
             f"{name} v{version}: sha256 mismatch (artifact {digest[:12]}…, expected {expected_sha256[:12]}…)"
         )
+    try:  # before ONNX Runtime parses a byte: an unsigned graph is untrusted input
+        verify_version(settings, name, str(version), digest, dict(tags))
+    except SignatureError as exc:
+        raise ModelRefused(str(exc)) from exc
     try:
         session = new_session(data)
     except Exception as exc:  # ORT raises its own exception types for malformed graphs

@@ -29,6 +29,7 @@ from mlflow.exceptions import MlflowException
 
 from flightpath.artifact import CHALLENGER, CHAMPION, TAG_PREVIOUS_CHAMPION, TAG_SHA256, sha256_hex
 from flightpath.settings import Settings
+from flightpath.signing import SignatureError, sign_version, verify_version
 from training.evidence import gather_evidence
 from training.gate import GatePolicy, gate_decision
 from training.tracking import RegistryError, client, configure_mlflow, download_model, version_by_alias
@@ -118,6 +119,8 @@ def register_and_promote(settings: Settings, run_id: str, frame: pd.DataFrame | 
         # The card is generated per training run; the version points at it (MLflow UI: run artifacts).
         "model_card": f"runs:/{run_id}/model_card.md",
     }
+    # The signature: serving loads only versions the pipeline's key signed (flightpath/signing.py).
+    version_tags.update(sign_version(settings, name, version, sha256))
     for key, value in version_tags.items():
         c.set_model_version_tag(name, version, key, value)
     c.set_registered_model_alias(name, CHALLENGER, version)
@@ -185,6 +188,10 @@ def rollback(settings: Settings) -> dict[str, Any]:
             f"v{previous} of {name}: stored model.onnx sha256 {stored} != its {TAG_SHA256} tag "
             f"{target.tags.get(TAG_SHA256)}: not rolled back, champion stays v{current.version}"
         )
+    try:  # serving would refuse it: moving champion there would only make every replica a stand-in
+        verify_version(settings, name, previous, stored, dict(target.tags))
+    except SignatureError as exc:
+        raise RegistryError(f"{exc}: not rolled back, champion stays v{current.version}") from exc
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     c.set_registered_model_alias(name, CHAMPION, previous)
     c.set_model_version_tag(name, str(current.version), "rolled_back", f"champion moved back to v{previous} at {now}")

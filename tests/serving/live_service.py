@@ -43,6 +43,7 @@ def _environment(home: Path, registry: Registry, port: int, env: dict[str, str])
             "FLIGHTPATH_HOME": str(home),
             "FLIGHTPATH_SERVE_PORT": str(port),
             "MLFLOW_TRACKING_URI": registry.tracking_uri,
+            "FLIGHTPATH_MODEL_VERIFY_KEY": str(registry.verify_key),
             "FLIGHTPATH_RELOAD_INTERVAL_S": "60",
             **env,
         }

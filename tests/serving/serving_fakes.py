@@ -16,6 +16,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import onnx
 from onnx import TensorProto, helper
@@ -23,6 +24,7 @@ from onnx import TensorProto, helper
 from features import contract
 from features.online import OnlineFeatures, OnlineStoreUnavailable
 from flightpath.settings import Settings
+from flightpath.signing import sign_version
 
 MODEL_NAME = "flight-delay"
 THRESHOLD = 0.5
@@ -156,6 +158,24 @@ FLIGHT = {
 class Registry:
     tracking_uri: str
 
+    @property
+    def keys_dir(self) -> Path:
+        return Path(self.tracking_uri.removeprefix("sqlite:///")).parent / "keys"
+
+    @property
+    def verify_key(self) -> Path:
+        """The pipeline's public key: what a service under test must be configured with."""
+        return self.keys_dir / "model-signing.pub"
+
+    def _signer(self, forged: bool) -> Settings:
+        """Key settings of the pipeline, or of an attacker with keys of their own."""
+        keys = self.keys_dir / ("forger" if forged else "")
+        return Settings(
+            home=keys,
+            model_signing_key=keys / "model-signing.key",
+            model_verify_key=keys / "model-signing.pub",
+        )
+
     def register(
         self,
         model: onnx.ModelProto,
@@ -163,8 +183,10 @@ class Registry:
         sha256: str | None = None,
         champion: bool = True,
         threshold: float = THRESHOLD,
+        signature: Literal["pipeline", "forged", "none"] = "pipeline",
     ) -> str:
-        """Log + register like training does; tag sha256 (of the bytes unless overridden); alias."""
+        """Log + register like training does; tag sha256 (of the bytes unless overridden), the
+        signature (the pipeline's unless told otherwise); alias."""
         import mlflow
 
         # MLflow's fluent API needs process globals; they are cleared again afterwards, so the
@@ -196,6 +218,8 @@ class Registry:
             "feature_service": "flight_delay_v1",
             "train_window": "2013-01-01..2013-01-14",
         }
+        if signature != "none":
+            tags.update(sign_version(self._signer(signature == "forged"), MODEL_NAME, version, tags["sha256"]))
         for key, value in tags.items():
             client.set_model_version_tag(MODEL_NAME, version, key, value)
         if champion:
@@ -286,6 +310,7 @@ def settings_for(home: Path, registry: Registry, **overrides: object) -> Setting
     return Settings(
         home=home,
         MLFLOW_TRACKING_URI=registry.tracking_uri,  # type: ignore[call-arg]
+        model_verify_key=registry.verify_key,
         reload_interval_s=60,
         **overrides,
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 from serving_fakes import BIAS, FakeReader, build_model, sha256_of
 
 from features import contract
 from serving.app import create_app
+from serving.loaded_model import ModelStoreError
 from serving.model_store import ModelStore
 
 # A registry that cannot be reached (see tests/serving/test_model_store.py).
@@ -192,3 +194,38 @@ def test_an_unwritable_model_folder_neither_stops_start_up_nor_loses_the_model(s
     offline = serving_settings.model_copy(update={"mlflow_tracking_uri_override": NOWHERE})
     model = ModelStore(offline).load_newest_local()
     assert (model.version, model.source) == ("2", "local")
+
+
+def test_a_forged_or_unsigned_champion_is_refused_and_the_old_model_keeps_serving(serving_settings, registry):
+    """Someone with write access to MLflow uploads a model, tags its correct sha256 and moves
+    `champion`: without the pipeline's private key it is refused, and v1 keeps answering."""
+    registry.register(build_model())
+    with TestClient(create_app(serving_settings, reader=FakeReader(), poll=False)) as c:
+        runtime = c.app.state.runtime
+        registry.register(build_model(bias=BIAS + 5), signature="forged")  # v2: another key
+        assert runtime.check_for_update() == "refused"
+        assert "signature does not verify" in runtime.last_reload_error
+        registry.register(build_model(bias=BIAS + 5), signature="none")  # v3: no signature at all
+        assert runtime.check_for_update() == "refused"
+        assert "is not signed" in runtime.last_reload_error
+        answer = c.post("/v1/predict", json=FLIGHT).json()
+        assert answer["model"]["version"] == "1"
+        assert c.get("/v1/model").json()["stand_in_for"] == "3"  # flagged: the champion is not served
+    assert not (serving_settings.models_dir / "flight-delay" / "3").exists()  # nothing refused is cached
+
+
+def test_a_tampered_local_copy_is_refused_at_a_cold_start(serving_settings, registry):
+    """An attacker with the disk instead of MLflow: new bytes and a matching sha256 in meta.json."""
+    import json
+
+    registry.register(build_model())
+    ModelStore(serving_settings).load_champion()  # v1 cached locally
+    copy = serving_settings.models_dir / "flight-delay" / "1"
+    evil = build_model(bias=BIAS + 5).SerializeToString()
+    (copy / "model.onnx").write_bytes(evil)
+    meta = json.loads((copy / "meta.json").read_text())
+    meta["sha256"] = sha256_of(build_model(bias=BIAS + 5))
+    (copy / "meta.json").write_text(json.dumps(meta))
+    offline = serving_settings.model_copy(update={"mlflow_tracking_uri_override": NOWHERE})
+    with pytest.raises(ModelStoreError, match="signature does not verify"):
+        ModelStore(offline).load_newest_local()
