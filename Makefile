@@ -108,7 +108,7 @@ up: $(STAMP) ## build and start the compose stack, wait until healthy, print the
 	$(VENV)/bin/flightpath stack wait
 	@echo "serving  http://127.0.0.1:$${STACK_SERVING_PORT:-8000}/docs   (ready once a champion exists: make trigger)"
 	@echo "Airflow  http://127.0.0.1:$${STACK_AIRFLOW_PORT:-8080}        (no login on the local stack)"
-	@echo "MLflow   http://127.0.0.1:$${STACK_MLFLOW_PORT:-5000}"
+	@echo "MLflow   http://127.0.0.1:$${STACK_MLFLOW_PORT:-5000}        (admin / MLFLOW_ADMIN_PASSWORD, default flightpath-admin-local; read-only: serving / MLFLOW_SERVING_PASSWORD)"
 	@echo "Grafana  http://127.0.0.1:$${STACK_GRAFANA_PORT:-3000}        (admin / GRAFANA_ADMIN_PASSWORD, default admin)"
 	@echo "Prometheus http://127.0.0.1:$${STACK_PROMETHEUS_PORT:-9090}   (alerts: /alerts)"
 	@echo "Evidently http://127.0.0.1:$${STACK_EVIDENTLY_PORT:-8001}        (monitoring reports, after flightpath_monitor runs)"

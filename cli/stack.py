@@ -207,14 +207,33 @@ def trigger(
 
 
 # --- smoke --------------------------------------------------------------------------------------------
+ALIAS_API = "/api/2.0/mlflow/registered-models/alias"
+
+
+def serving_login() -> tuple[str, str]:
+    """MLflow's read-only login (infra/mlflow/basic_auth.ini), as compose gives it to serving."""
+    return "serving", os.environ.get("MLFLOW_SERVING_PASSWORD", "flightpath-serving-local")
+
+
 def champion_version() -> str:
     resp = httpx.get(
-        f"{url('MLFLOW', 5000)}/api/2.0/mlflow/registered-models/alias",
+        f"{url('MLFLOW', 5000)}{ALIAS_API}",
         params={"name": "flight-delay", "alias": "champion"},
+        auth=serving_login(),
         timeout=10,
     )
     resp.raise_for_status()
     return str(resp.json()["model_version"]["version"])
+
+
+def champion_move_refused(version: str) -> dict[str, int]:
+    """Try to move `champion` as nobody and as serving: both must be refused (401, 403)."""
+    move = {"name": "flight-delay", "alias": "champion", "version": version}
+    target = f"{url('MLFLOW', 5000)}{ALIAS_API}"
+    return {
+        "anonymous": httpx.post(target, json=move, timeout=10).status_code,
+        "serving": httpx.post(target, json=move, auth=serving_login(), timeout=10).status_code,
+    }
 
 
 def logged_rows(request_id: str) -> int:
@@ -233,6 +252,10 @@ def smoke(timeout: Annotated[float, typer.Option(help="seconds to wait for each 
     serving = url("SERVING", 8000)
     champion = champion_version()
     typer.echo(f"MLflow: flight-delay@champion is v{champion}")
+    refused = champion_move_refused(champion)
+    if refused != {"anonymous": 401, "serving": 403}:
+        fail(f"MLflow let a client move champion that must not: HTTP statuses {refused} (want 401, 403)")
+    typer.echo("MLflow: moving champion needs the pipeline's login (anonymous 401, serving 403)")
     deadline = time.monotonic() + timeout
     while (ready := httpx.get(f"{serving}/readyz", timeout=5)).json().get("model_version") != champion:
         if time.monotonic() > deadline:  # the service polls the registry every reload interval

@@ -22,9 +22,10 @@ RUN groupadd --system --gid 10001 mlflow \
 
 WORKDIR /opt/mlflow
 COPY constraints.txt ./
-RUN pip install --no-cache-dir -c constraints.txt "mlflow==3.17.2" "psycopg[binary]"
+# [auth]: the basic-auth app (Flask-WTF) the compose stack starts with --app-name basic-auth.
+RUN pip install --no-cache-dir -c constraints.txt "mlflow[auth]==3.17.2" "psycopg[binary]"
 
-RUN mkdir -p /mlflow/artifacts && chown -R 10001:10001 /mlflow
+RUN mkdir -p /mlflow/artifacts /mlflow/auth && chown -R 10001:10001 /mlflow
 ENV HOME=/tmp
 
 USER 10001:10001

@@ -14,7 +14,7 @@ import pytest
 SCHEMA = Path(__file__).resolve().parents[2] / "infra" / "schemas" / "compose-spec.json"
 
 # Services that run once and exit (the others wait for `service_completed_successfully`): no healthcheck.
-ONE_SHOT = {"airflow-init"}
+ONE_SHOT = {"airflow-init", "mlflow-init"}
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0"}
 # Top-level keys the compose spec added after the vendored schema revision (infra/schemas/README.md).
 NEWER_THAN_SCHEMA = ("name",)
@@ -75,6 +75,7 @@ def test_expected_services_exist(compose: dict[str, Any]) -> None:
         "redis",
         "mlflow",
         "airflow-init",
+        "mlflow-init",
         "airflow-api-server",
         "airflow-scheduler",
         "airflow-dag-processor",
@@ -201,7 +202,9 @@ def test_flightpath_services_share_the_stack_settings(compose: dict[str, Any]) -
     assert shared["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert shared["FLIGHTPATH_PREDICTION_LOG_URL"].startswith("postgresql+psycopg://")
     runs_flightpath = [
-        n for n, s in services(compose).items() if str(s.get("image", "")).startswith("flightpath-") and n != "mlflow"
+        n
+        for n, s in services(compose).items()
+        if str(s.get("image", "")).startswith("flightpath-") and n not in ("mlflow", "mlflow-init")
     ]
     assert {"serving", "airflow-scheduler"} <= set(runs_flightpath)
     for name in runs_flightpath:
@@ -341,3 +344,21 @@ def test_env_example_lists_every_variable_compose_reads_with_its_default(repo_ro
     assert example == read
     ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=repo_root).returncode == 0
     assert ignored, ".env must be ignored by git: it holds the real passwords"
+
+
+def test_mlflow_asks_for_a_login_and_only_the_pipeline_may_write(compose: dict[str, Any]) -> None:
+    """The registry decides what serving loads: anonymous access would let anyone move `champion`."""
+    mlflow = services(compose)["mlflow"]
+    command = mlflow["command"]
+    assert command[command.index("--app-name") + 1] == "basic-auth"
+    assert env_of(mlflow)["MLFLOW_AUTH_CONFIG_PATH"] == "/etc/mlflow/basic_auth.ini"
+    mounted = {v.split(":")[0]: v.split(":")[1] for v in mlflow["volumes"] if v.startswith("./")}
+    assert mounted["./infra/mlflow/basic_auth.ini"] == "/etc/mlflow/basic_auth.ini"
+    ini = (SCHEMA.parents[1] / "mlflow" / "basic_auth.ini").read_text()
+    assert "sqlite:////mlflow/auth/" in ini  # its own volume, not the artifact store the server hands out
+    logins = {
+        name: env_of(svc).get("MLFLOW_TRACKING_USERNAME")
+        for name, svc in services(compose).items()
+        if name.startswith("airflow-") or name == "serving"
+    }
+    assert set(logins.values()) == {"pipeline", "serving"} and logins["serving"] == "serving", logins

@@ -97,7 +97,9 @@ def test_serving_image_has_no_torch_or_airflow_group(h) -> None:
 def test_mlflow_server_version_matches_constraints(h) -> None:
     pins = dict(line.split("==", 1) for line in (REPO / "constraints.txt").read_text().splitlines() if "==" in line)
     text = " ".join(rest for word, rest in instructions("mlflow", h) if word == "RUN")
-    assert f"mlflow=={pins['mlflow']}" in text, f"mlflow pin differs from constraints.txt ({pins['mlflow']})"
+    assert f"mlflow[auth]=={pins['mlflow']}" in text, f"mlflow pin differs from constraints.txt ({pins['mlflow']})"
+    # The compose stack starts it with --app-name basic-auth, which needs the [auth] extra's Flask-WTF.
+    assert "flask-wtf" in pins, "Flask-WTF (mlflow[auth]) must be pinned"
     assert "psycopg" in text and "psycopg" in pins, "psycopg must be installed (and pinned) for PostgreSQL"
 
 

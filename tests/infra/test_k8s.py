@@ -130,6 +130,11 @@ def test_hpa_pdb_and_services_select_real_pods(rendered_overlays, h) -> None:
             selector = np["spec"]["podSelector"].get("matchLabels")
             if selector:
                 assert selects(selector), f"{name}: NetworkPolicy {np['metadata']['name']} selects no pod"
+            for rule in np["spec"].get("ingress", []):  # a `from` that matches nobody locks everyone out
+                for peer in rule.get("from", []):
+                    labels = peer.get("podSelector", {}).get("matchLabels")
+                    if labels:
+                        assert selects(labels), f"{name}: NetworkPolicy {np['metadata']['name']} admits no pod"
 
 
 def _ports_in(docs: list[dict[str, Any]], h) -> list[tuple[str, int, str]]:
