@@ -247,7 +247,7 @@ def origin_recent_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
         day: the local day whose hours the rows are for.
     Returns:
         origin, event_timestamp (= H, UTC), origin_dep_delay_2h (NaN when nothing left),
-        origin_backlog_2h; only hours with at least one scheduled or departed flight.
+        origin_backlog_2h (0 when nobody waits); every hour of the day, quiet ones included.
     """
     start, end = local_midnight_utc(day), local_midnight_utc(day + dt.timedelta(days=1))
     hours = pd.date_range(start, end, freq="h", inclusive="left")
@@ -259,8 +259,9 @@ def origin_recent_table(flights: pd.DataFrame, day: dt.date) -> pd.DataFrame:
             lo = hour - ORIGIN_RECENT_WINDOW
             left = (dep >= lo) & (dep < hour)
             waiting = (sched >= lo) & (sched < hour) & ~(dep < hour)  # NaT (cancelled) counts as waiting
-            if not (left.any() or waiting.any()):
-                continue
+            # A quiet hour gets its row too ("nothing left, nobody waiting"): without it the online
+            # store, which keeps the latest row and applies no TTL, answered a 04:00 flight with the
+            # evening's values (EWR, 2013-03-20: 341 minutes of "recent" delay after a silent night).
             rows.append(
                 {
                     "origin": origin,

@@ -30,8 +30,8 @@ VIEW_TTL: dict[str, dt.timedelta] = {
     # Whole days because the duckdb join (ibis) rejects a timedelta mixing days and seconds.
     # If a carrier has no row for a day, the previous day's row (older, but known) is used.
     "carrier_performance": dt.timedelta(days=2),
-    # One row per origin and hour; an hour without a row (no schedule at night) leaves the
-    # feature missing rather than reusing a stale evening value the next morning.
+    # One row per origin and every hour, quiet ones included (no departures: delay missing,
+    # backlog 0), so the latest row is never the evening's when a morning flight is scored.
     "origin_recent": dt.timedelta(hours=2),
     # Daily rows stamped at local midnight like carrier_performance, hence the same 2 days.
     "route_performance": dt.timedelta(days=2),

@@ -141,8 +141,27 @@ def test_origin_recent_uses_only_what_had_happened_by_each_hour() -> None:
     # At 17:00: departures 15:30 (30) and 16:40 (10); waiting: the cancelled one and the 16:50.
     assert at(17)["origin_dep_delay_2h"] == 20.0 and at(17)["origin_backlog_2h"] == 2.0
     # The 200-minute delay is unknown until 20:10: no row before 21:00 reflects it.
-    assert all(table.loc[table.index < pd.Timestamp("2013-01-10 20:11", tz="UTC"), "origin_dep_delay_2h"] < 200)
+    assert all(
+        table.loc[table.index < pd.Timestamp("2013-01-10 20:11", tz="UTC"), "origin_dep_delay_2h"].dropna() < 200
+    )
     assert at(21)["origin_dep_delay_2h"] == 200.0
+
+
+def test_a_quiet_hour_says_nothing_left_and_nobody_waiting() -> None:
+    """Every hour of the day has its row: a night with no traffic reads "no departures, backlog 0"
+    in training and online alike, never the last busy evening's values (the online store keeps the
+    latest row and applies no TTL)."""
+    from features.tables import origin_recent_table
+
+    flights = pd.DataFrame(
+        [{"origin": "EWR", "sched_dep_utc": pd.Timestamp("2013-03-19 21:20", tz="UTC"), "dep_delay": 341.0}]
+    )  # 17:20 local on the 19th, left at 23:01 local: the evening's last, very late departure
+    table = origin_recent_table(flights, dt.date(2013, 3, 20)).set_index("event_timestamp")
+    assert len(table) == 24  # every local hour of the day
+    busy = table.loc[pd.Timestamp("2013-03-20 04:00", tz="UTC")]  # 00:00 local: it left within 2 h
+    assert busy["origin_dep_delay_2h"] == 341.0
+    quiet = table.loc[pd.Timestamp("2013-03-20 08:00", tz="UTC")]  # 04:00 local, nothing since 02:41
+    assert pd.isna(quiet["origin_dep_delay_2h"]) and quiet["origin_backlog_2h"] == 0.0
 
 
 def _local(day: dt.date, hhmm: str) -> pd.Timestamp:

@@ -123,3 +123,20 @@ def test_redis_round_trip(store_copy, materialized_end: dt.datetime, feature_sto
         _assert_same(reader.read(ENTITIES), _offline_at(feature_store_home, ENTITIES, materialized_end))
     finally:
         feature_store(settings, project).teardown()  # deletes this project's Redis keys
+
+
+def test_a_quiet_hour_online_says_no_departures_not_last_nights_values(
+    store_copy, feature_store_home: Settings
+) -> None:
+    """Materialized up to 04:00 local, the online store (latest row, no TTL) must say what training
+    says at that moment: nothing left in the last two hours, nobody waiting. Before every hour had
+    its row it answered with the previous evening's values."""
+    settings = store_copy()
+    apply_repo(settings)
+    now = dt.datetime(2013, 1, 14, 9, tzinfo=dt.UTC)  # 04:00 local: the airports are silent
+    materialize(settings, now - dt.timedelta(days=1), now)
+    early = [entity_keys("EWR", "IAH", "N14228", "UA", dt.datetime(2013, 1, 14, 6, 0))]
+    (online,) = OnlineFeatureReader(settings).read(early)
+    assert online.values["origin_dep_delay_2h"] is None and online.values["origin_backlog_2h"] == 0.0
+    assert online.event_timestamps["origin_recent"] == now  # the row of 04:00 itself: what is known then
+    _assert_same([online], _offline_at(feature_store_home, early, now))
