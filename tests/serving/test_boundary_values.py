@@ -155,7 +155,7 @@ def test_boundary_values_never_get_a_server_error_and_every_answer_is_logged(cha
         assert client.get("/readyz").status_code == 200
         logged = _wait_for_log(f"sqlite:///{home / 'predictions.db'}", expected_ids)
     total = sum(statuses.values())
-    print(f"{total} boundary-value requests: {dict(sorted(statuses.items()))}")
+    print(f"FIGURE boundary values: {total} requests {dict(sorted(statuses.items()))}, {len(expected_ids)} logged")
     assert not server_errors, "\n".join(server_errors[:20])
     assert not not_json, not_json[:5]
     assert total > 1500

@@ -125,6 +125,8 @@ def test_sigterm_under_load_drains_without_failing_accepted_requests(champion_re
     assert early_failures == []
     assert unready_seen, "/readyz never said 503 before the process exited"
     assert len([o for o in answered if o.sent >= sigterm_at]) > 0, "nothing was served during the drain"
+    drained = len([o for o in answered if o.sent >= sigterm_at])
+    print(f"FIGURE sigterm: {len(answered)} answered (all 200), {drained} during the drain, 0 failed before SIGTERM")
 
 
 def test_a_champion_move_under_load_switches_once_and_never_back(champion_registry, tmp_path):
@@ -143,6 +145,7 @@ def test_a_champion_move_under_load_switches_once_and_never_back(champion_regist
         versions = [int(o.body["model"]["version"]) for o in per]
         assert versions == sorted(versions), "a response went back to v1 after v2"
         assert versions[0] == 1 and versions[-1] == 2
+    print(f"FIGURE champion move: {len(outcomes)} answered (all 200), no thread went back to v1")
 
 
 def test_fuzzing_the_openapi_schema_never_gets_a_5xx(champion_registry, tmp_path):
@@ -178,6 +181,7 @@ def test_fuzzing_the_openapi_schema_never_gets_a_5xx(champion_registry, tmp_path
     assert not server_errors, server_errors[:5]
     assert len(calls) >= 1000, len(calls)
     assert len({op for op, _ in calls}) >= 6  # every operation was exercised (GETs without parameters: 1 case each)
+    print(f"FIGURE schemathesis: {len(calls)} cases over {len({op for op, _ in calls})} operations, 0 server errors")
 
 
 def test_slow_senders_hold_no_capacity_and_are_timed_out_with_408(champion_registry, tmp_path):
@@ -210,6 +214,7 @@ def test_slow_senders_hold_no_capacity_and_are_timed_out_with_408(champion_regis
     assert ready.status_code == 200
     assert [reply.split(b" ", 2)[1] for reply in replies] == [b"408"] * stalled_clients
     assert f'flightpath_requests_rejected_total{{reason="body_timeout"}} {stalled_clients}.0' in metrics
+    print(f"FIGURE slow bodies: {stalled_clients} stalled clients -> 408 each; a complete request meanwhile -> 200")
 
 
 # --- the online store stopped during load -----------------------------------------------------------
@@ -330,3 +335,7 @@ def test_online_store_stopped_during_load_degrades_then_recovers_by_itself(champ
     assert len([o for o in outcomes if o.sent < killed_at]) > 20, "the load never got going"
     assert len([o for o in outcomes if o.sent >= recovered_at and not o.body["degraded"]]) > 20
     assert _degraded_total(metrics) == len(degraded)
+    print(
+        f"FIGURE redis killed: {len(outcomes)} answered (all 200), {len(degraded)} degraded; "
+        f"full answers {recovered_at - back_at:.2f} s after Redis answered PING again"
+    )
