@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
 import httpx
@@ -137,6 +138,8 @@ def wait(timeout: Annotated[float, typer.Option(help="seconds before giving up")
         pending = [n for n, s in states.items() if s == "waiting"]
         if not bad and not pending:
             typer.echo(f"all {len(states)} containers healthy")
+            for warning in exposure_warnings(found, compose_variables()):
+                typer.echo(f"WARNING: {warning}", err=True)
             return
         if bad or time.monotonic() > deadline:
             for name in bad or pending:
@@ -144,6 +147,64 @@ def wait(timeout: Annotated[float, typer.Option(help="seconds before giving up")
                 typer.echo(f"--- {name} ({states[name]}), last log lines:\n{logs.stdout}{logs.stderr}", err=True)
             fail(f"not healthy after {timeout:.0f} s: {bad or pending}" if not bad else f"failed: {bad}")
         time.sleep(3)
+
+
+# --- defaults beyond loopback -------------------------------------------------------------------------
+# What guards each service, by compose service name: the .env variables of its passwords, or None
+# where the local stack has no login at all (docs/security.md, "Defaults").
+GUARDS: dict[str, tuple[str, ...] | None] = {
+    "postgres": (
+        "POSTGRES_PASSWORD",
+        "POSTGRES_AIRFLOW_PASSWORD",
+        "POSTGRES_MLFLOW_PASSWORD",
+        "POSTGRES_FLIGHTPATH_PASSWORD",
+    ),
+    "mlflow": ("MLFLOW_ADMIN_PASSWORD", "MLFLOW_PIPELINE_PASSWORD", "MLFLOW_SERVING_PASSWORD", "MLFLOW_SECRET_KEY"),
+    "grafana": ("GRAFANA_ADMIN_PASSWORD",),
+    "airflow-api-server": None,
+    "redis": None,
+    "prometheus": None,
+    "evidently-ui": None,
+    "monitoring-exporter": None,
+}
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+ENV_EXAMPLE = Path(__file__).resolve().parents[1] / ".env.example"
+
+
+def _assignments(path: Path) -> dict[str, str]:
+    """KEY=value lines of an env file (comments and blank lines skipped)."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def compose_variables(env_file: Path | None = None) -> dict[str, str]:
+    """The variables compose reads: the project's .env, overridden by the environment."""
+    values = _assignments(env_file or ENV_EXAMPLE.with_name(".env"))
+    values.update({k: v for k, v in os.environ.items() if k in _assignments(ENV_EXAMPLE)})
+    return values
+
+
+def exposure_warnings(found: list[dict[str, Any]], variables: dict[str, str]) -> list[str]:
+    """A service published beyond loopback while its login is a local default, or has none."""
+    defaults = _assignments(ENV_EXAMPLE)
+    warnings = []
+    for container in found:
+        service = container["Config"]["Labels"].get("com.docker.compose.service", "")
+        bindings = [b for bs in (container["NetworkSettings"].get("Ports") or {}).values() for b in (bs or [])]
+        exposed = sorted({b["HostIp"] or "0.0.0.0" for b in bindings} - LOOPBACK)
+        if not exposed or service not in GUARDS:
+            continue
+        guard = GUARDS[service]
+        if guard is None:
+            warnings.append(f"{service} is published on {', '.join(exposed)} and has no login on the local stack")
+            continue
+        weak = [v for v in guard if variables.get(v, defaults.get(v)) == defaults.get(v)]
+        if weak:
+            warnings.append(
+                f"{service} is published on {', '.join(exposed)} with default {', '.join(weak)}: set them in .env"
+            )
+    return warnings
 
 
 # --- trigger ------------------------------------------------------------------------------------------
