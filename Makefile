@@ -13,6 +13,8 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 WINDOW := $(if $(START),--start $(START)) $(if $(END),--end $(END))
 # `make replay` keeps its own state (lake, registry, reports) apart from the demo's.
 REPLAY_HOME ?= $(CURDIR)/.flightpath/replay
+# The CPU build of torch for `make install` (and the pipelines image: TORCH_INDEX_URL in .env).
+TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 # Compose v2 (`docker compose`) where it exists, else v1 (`docker-compose`, e.g. Debian's 1.29).
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 export COMPOSE_PROJECT_NAME ?= flightpath
@@ -26,7 +28,12 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "flightpath needs Python 3.11 (set PYTHON=/path/to/python3.11)")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=25"
-	@# Exact versions from constraints.txt; torch==2.13.0 resolves to the CPU wheel where one is on disk.
+	@# torch first, from the CPU wheel index: PyPI's Linux wheel is the CUDA build (several GB of
+	@# unused libraries). Where that index is unreachable this falls back to what pip finds next;
+	@# TORCH_INDEX_URL= (empty) skips it, as our CI does.
+	$(if $(TORCH_INDEX_URL),$(PY) -m pip install --quiet -c constraints.txt --index-url $(TORCH_INDEX_URL) torch==2.13.0 \
+	  || echo "the CPU torch index ($(TORCH_INDEX_URL)) did not answer: torch comes from PyPI (on Linux, the CUDA build)")
+	@# Exact versions from constraints.txt; torch is already there if the line above installed it.
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[all]"
 	@touch $(STAMP)
 
