@@ -108,10 +108,10 @@ airflow-backfill: $(STAMP) ## backfill START..END through the running `make airf
 	  --from-date $(START) --to-date $$($(PY) -c 'import datetime as d,sys; print(d.date.fromisoformat(sys.argv[1]) + d.timedelta(days=1))' $(END)) \
 	  --reprocess-behavior failed
 
-up: $(STAMP) ## build and start the compose stack, wait until healthy, print the URLs (needs Docker)
+up: $(STAMP) ## build and start the compose stack, wait until healthy, print the URLs (needs Docker; DEV=1: live code in Airflow)
 	@docker info >/dev/null 2>&1 || { echo "no Docker engine answers: start Docker (Debian: dockerd as root)"; exit 1; }
 	@# A failed build or a taken port leaves part of the stack started: stop it, say what to change.
-	$(COMPOSE) up -d --build || { echo "make up failed (above). A port taken? Set STACK_*_PORT in .env (see .env.example). Stopping what started."; $(COMPOSE) down; exit 1; }
+	$(COMPOSE) $(if $(DEV),-f docker-compose.yml -f docker-compose.dev.yml) up -d --build || { echo "make up failed (above). A port taken? Set STACK_*_PORT in .env (see .env.example). Stopping what started."; $(COMPOSE) down; exit 1; }
 	$(VENV)/bin/flightpath stack wait
 	@echo "serving  http://127.0.0.1:$${STACK_SERVING_PORT:-8000}/docs   (ready once a champion exists: make trigger)"
 	@echo "Airflow  http://127.0.0.1:$${STACK_AIRFLOW_PORT:-8080}        (no login on the local stack)"

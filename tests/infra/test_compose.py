@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+import yaml
 
 SCHEMA = Path(__file__).resolve().parents[2] / "infra" / "schemas" / "compose-spec.json"
 
@@ -362,3 +363,24 @@ def test_mlflow_asks_for_a_login_and_only_the_pipeline_may_write(compose: dict[s
         if name.startswith("airflow-") or name == "serving"
     }
     assert set(logins.values()) == {"pipeline", "serving"} and logins["serving"] == "serving", logins
+
+
+def test_the_dev_override_mounts_the_code_the_image_installs_and_nothing_else(compose: dict[str, Any]) -> None:
+    """`make up DEV=1`: the stage folders on disk replace the image's editable copies, read-only."""
+    repo = SCHEMA.parents[2]
+    override = yaml.safe_load((repo / "docker-compose.dev.yml").read_text())
+    dockerfile = (repo / "infra" / "docker" / "pipelines.Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+)/ \1/$", dockerfile, flags=re.M))
+    assert copied >= {"pipelines", "features", "training", "monitoring", "flightpath", "cli"}, copied
+    base = services(compose)
+    for name, service in override["services"].items():
+        assert name in base and name.startswith("airflow-"), name
+        kept = set(base[name]["volumes"])
+        mounts = [v for v in service["volumes"] if v not in kept]
+        assert kept <= set(service["volumes"]), f"{name}: the override drops a volume of the base"
+        for mount in mounts:
+            source, target, mode = mount.split(":")
+            folder = source.removeprefix("./")
+            assert (repo / folder).is_dir() and folder in copied, mount
+            assert target == f"/opt/flightpath/{folder}" and mode == "ro", mount
+    assert set(override["services"]) == {n for n in base if n.startswith("airflow-") and n != "airflow-init"}
