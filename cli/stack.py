@@ -272,7 +272,7 @@ ALIAS_API = "/api/2.0/mlflow/registered-models/alias"
 
 
 def serving_login() -> tuple[str, str]:
-    """MLflow's read-only login (infra/mlflow/basic_auth.ini), as compose gives it to serving."""
+    """MLflow's read-only login (k8s/base/mlflow-auth/basic_auth.ini), as compose gives it to serving."""
     return "serving", os.environ.get("MLFLOW_SERVING_PASSWORD", "flightpath-serving-local")
 
 

@@ -354,8 +354,8 @@ def test_mlflow_asks_for_a_login_and_only_the_pipeline_may_write(compose: dict[s
     assert command[command.index("--app-name") + 1] == "basic-auth"
     assert env_of(mlflow)["MLFLOW_AUTH_CONFIG_PATH"] == "/etc/mlflow/basic_auth.ini"
     mounted = {v.split(":")[0]: v.split(":")[1] for v in mlflow["volumes"] if v.startswith("./")}
-    assert mounted["./infra/mlflow/basic_auth.ini"] == "/etc/mlflow/basic_auth.ini"
-    ini = (SCHEMA.parents[1] / "mlflow" / "basic_auth.ini").read_text()
+    assert mounted["./k8s/base/mlflow-auth/basic_auth.ini"] == "/etc/mlflow/basic_auth.ini"
+    ini = (SCHEMA.parents[2] / "k8s" / "base" / "mlflow-auth" / "basic_auth.ini").read_text()
     assert "sqlite:////mlflow/auth/" in ini  # its own volume, not the artifact store the server hands out
     logins = {
         name: env_of(svc).get("MLFLOW_TRACKING_USERNAME")

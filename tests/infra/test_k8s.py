@@ -99,7 +99,8 @@ def test_every_pod_is_non_root_with_probes_and_resources(rendered_overlays, h) -
                 assert pod.get("automountServiceAccountToken") is False, f"{name}: {d['metadata']['name']}"
                 for c in pod["containers"]:
                     where = f"{name}: {d['metadata']['name']}/{c['name']}"
-                    assert c.get("readinessProbe") and c.get("livenessProbe"), where
+                    if d["kind"] != "Job":  # a one-shot's health is its exit code
+                        assert c.get("readinessProbe") and c.get("livenessProbe"), where
                     assert c.get("resources", {}).get("limits", {}).get("memory"), where
                     sc = c.get("securityContext", {})
                     assert sc.get("readOnlyRootFilesystem") is True and sc.get("capabilities", {}).get("drop") == [
@@ -223,8 +224,17 @@ def test_local_overlays_use_local_images_without_pulling(rendered_overlays, repo
 def test_env_names_are_settings_fields_or_third_party(rendered_overlays, check_env_name, h) -> None:
     for name, (_, docs) in rendered_overlays.items():
         problems = []
+        # ConfigMaps and Secrets whose keys become variables (envFrom); the others hold files.
+        as_env = {
+            ref["name"]
+            for d in docs
+            for c in h.containers(d)
+            for source in c.get("envFrom", [])
+            for ref in (source.get("configMapRef"), source.get("secretRef"))
+            if ref
+        }
         for d in docs:
-            if d["kind"] in {"ConfigMap", "Secret"}:
+            if d["kind"] in {"ConfigMap", "Secret"} and d["metadata"]["name"] in as_env:
                 problems += [f"{d['metadata']['name']}: {r}" for k in d.get("data", {}) if (r := check_env_name(k))]
             for c in h.containers(d):
                 problems += [f"{c['name']}: {r}" for e in c.get("env", []) if (r := check_env_name(e["name"]))]
@@ -294,3 +304,25 @@ def test_serving_drains_within_the_termination_grace_period(rendered_overlays, m
         assert pod["terminationGracePeriodSeconds"] >= needed, (
             f"{name}: {pod['terminationGracePeriodSeconds']} s grace < {needed} s of shutdown"
         )
+
+
+def test_mlflow_asks_for_a_login_and_serving_reads_with_its_own(rendered_overlays, h) -> None:
+    """As in compose: MLflow runs basic-auth with the shared ini, a Job makes the users with the
+    shared script, serving logs in read-only and is told where the pipeline's public key is."""
+    for name, (_, docs) in rendered_overlays.items():
+        deployments = by_kind(docs, "Deployment")
+        (mlflow,) = deployments["mlflow"]["spec"]["template"]["spec"]["containers"]
+        assert mlflow["args"][mlflow["args"].index("--app-name") + 1] == "basic-auth", name
+        env = {e["name"]: e for e in mlflow["env"]}
+        assert env["MLFLOW_AUTH_CONFIG_PATH"]["value"] == "/etc/mlflow/basic_auth.ini"
+        configmaps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+        auth = next(c for n, c in configmaps.items() if n.startswith("mlflow-auth"))
+        assert set(auth["data"]) == {"basic_auth.ini", "create_users.py"}
+        (job,) = by_kind(docs, "Job")["mlflow-users"]["spec"]["template"]["spec"]["containers"]
+        assert job["command"] == ["python", "/etc/flightpath/create_users.py"]
+        (serving,) = deployments["serving"]["spec"]["template"]["spec"]["containers"]
+        senv = {e["name"]: e for e in serving["env"]}
+        assert senv["MLFLOW_TRACKING_USERNAME"]["value"] == "serving"
+        assert senv["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "MLFLOW_SERVING_PASSWORD"
+        key_dir = senv["FLIGHTPATH_MODEL_VERIFY_KEY"]["value"].rsplit("/", 1)[0]
+        assert key_dir in {m["mountPath"] for m in serving["volumeMounts"]}, name

@@ -1,4 +1,5 @@
-"""Make the stack's MLflow users (the mlflow-init service runs this once per `make up`).
+"""Make MLflow's pipeline and serving users (compose: the mlflow-init service, once per `make up`;
+Kubernetes: the mlflow-users Job).
 
     MLFLOW_URL=http://mlflow:5000 MLFLOW_AUTH_ADMIN_PASSWORD=... \
     MLFLOW_PIPELINE_PASSWORD=... MLFLOW_SERVING_PASSWORD=... python create_users.py
