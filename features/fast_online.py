@@ -6,17 +6,17 @@
 
 `FeatureStore.get_online_features` spends most of a one-row read resolving feature views and
 building protobuf responses in Python (docs/benchmarks.md: the store read itself is a small part).
-This reader does that resolution once, from the registry, on first use: for each feature view of
-the feature service, its join key, the features requested and the online table (SQLite) or hash
-fields (Redis). A read is then one SQLite statement (or one Redis pipeline of HMGETs) plus
-decoding, using Feast's own pieces so the bytes mean exactly what they mean to Feast:
-`serialize_entity_key` (entity_key_serialization_version 3) for keys, `ValueProto` and
-`feast_value_type_to_python_type` for values, and the same `parse_response` as the Feast path.
-tests/features/test_fast_online.py checks it returns what OnlineFeatureReader returns.
+This reader knows the views from the contract (features/contract.py: each view's join key and
+features), checks once that the repo was applied (the registry names our feature service), and a
+read is then one SQLite statement (or one Redis pipeline of HMGETs) plus decoding with our own
+byte functions (features/online_encoding.py), which tests compare with Feast's own. It never
+imports Feast, pandas or protobuf: a serving worker pays for none of them.
+tests/features/test_fast_online.py checks it returns what OnlineFeatureReader (Feast) returns, and
+that the contract's views are the registry's.
 
-Like OnlineFeatureReader: importing this module does not import Feast, an unknown key is a
-missing feature, an unreachable store or an unapplied registry is `OnlineStoreUnavailable`, and
-the online store does not apply the views' TTL (callers judge staleness by `event_timestamps`).
+Like OnlineFeatureReader: an unknown key is a missing feature, an unreachable store or an
+unapplied registry is `OnlineStoreUnavailable`, and the online store does not apply the views' TTL
+(callers judge staleness by `event_timestamps`).
 A failed resolution (registry not applied yet) is remembered: reads within RESOLVE_RETRY_S of it
 raise OnlineStoreUnavailable with the same message without touching the registry, and the first
 read after that tries again, so a service started before `feast apply` recovers by itself.
@@ -35,20 +35,27 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from features import contract
 from features.online import (
     TIMESTAMP_SUFFIX,
     OnlineFeatures,
     OnlineStoreUnavailable,
     PingByReading,
     _connection_errors,
-    _unavailable_errors,
     entity_rows,
     parse_response,
+)
+from features.online_encoding import (
+    decode_value,
+    entity_key,
+    redis_field,
+    redis_timestamp_field,
+    table_name,
+    timestamp_seconds,
 )
 from features.store import PROJECT, REDIS_CLIENT_OPTIONS
 from flightpath.settings import Settings
 
-ENTITY_KEY_SERIALIZATION_VERSION = 3
 # After a failed resolution, reads fail fast for this long before the registry is read again:
 # in degraded mode every request would otherwise build a FeatureStore and read the registry just
 # to fail again (tens of ms each, and one log line per request). Short, so that a `feast apply`
@@ -72,47 +79,42 @@ class _View:
 @lru_cache(maxsize=16384)
 def _entity_key(join_key: str, value: str) -> bytes:
     """Feast's serialized entity key for one string join key (cached: keys repeat across requests)."""
-    from feast.infra.key_encoding_utils import serialize_entity_key
-    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-    from feast.protos.feast.types.Value_pb2 import Value
-
-    proto = EntityKey(join_keys=[join_key], entity_values=[Value(string_val=value)])
-    return serialize_entity_key(proto, entity_key_serialization_version=ENTITY_KEY_SERIALIZATION_VERSION)
+    return entity_key(join_key, value)
 
 
-def _resolve(settings: Settings, project: str) -> tuple[list[_View], Any]:
-    """The service's views from the registry, and Feast's value decoder. Raises OnlineStoreUnavailable."""
-    from feast.infra.online_stores.helpers import _mmh3, compute_table_id
-    from feast.type_map import feast_value_type_to_python_type
+def contract_views(project: str) -> list[_View]:
+    """The feature service's views as the contract defines them (the registry is checked to agree
+    by tests/features/test_fast_online.py)."""
+    views = []
+    for view, names in contract.FEATURE_VIEWS.items():
+        (join_key,) = contract.VIEW_JOIN_KEYS[view]
+        fields = tuple(redis_field(view, n) for n in names) + (redis_timestamp_field(view),)
+        views.append(
+            _View(name=view, join_key=join_key, features=names, table=table_name(project, view), hash_fields=fields)
+        )
+    return views
 
-    from features.store import feature_store
 
-    store = feature_store(settings, project)
+def _resolve(settings: Settings, project: str) -> list[_View]:
+    """The views, once the repo is applied: the registry file exists and names our feature service.
+
+    Raises OnlineStoreUnavailable. A byte search, not a parse: the registry is Feast's protobuf, and
+    reading it properly is what this module exists to avoid; a wrong view layout is caught by the
+    tests against the registry, not here.
+    """
+    path = settings.feast_dir / "registry.db"
     try:
-        service = store.get_feature_service(settings.feature_service)
-        versioning = store.config.registry.enable_online_feature_view_versioning
-        views = []
-        for projection in service.feature_view_projections:
-            fv = store.get_feature_view(projection.name)
-            if len(fv.join_keys) != 1:
-                raise ValueError(f"feature view {fv.name} has join keys {fv.join_keys}; this reader handles one")
-            names = tuple(f.name for f in projection.features)
-            fields = tuple(_mmh3(f"{fv.name}:{n}") for n in names) + (f"_ts:{fv.name}".encode(),)
-            views.append(
-                _View(
-                    name=projection.name_to_use(),
-                    join_key=fv.join_keys[0],
-                    features=names,
-                    table=compute_table_id(project, fv, versioning),
-                    hash_fields=fields,
-                )
-            )
-    except _unavailable_errors() as exc:
+        applied = settings.feature_service.encode() in path.read_bytes()
+    except OSError as exc:
+        applied, reason = False, str(exc)
+    else:
+        reason = f"no feature service {settings.feature_service!r} in it"
+    if not applied:
         raise OnlineStoreUnavailable(
             f"feature service {settings.feature_service!r} is not in the registry at "
-            f"{settings.feast_dir}: apply the feature repo first ({exc})"
-        ) from exc
-    return views, feast_value_type_to_python_type
+            f"{settings.feast_dir}: apply the feature repo first ({reason})"
+        )
+    return contract_views(project)
 
 
 class _Reader(PingByReading, ABC):
@@ -122,7 +124,6 @@ class _Reader(PingByReading, ABC):
         self._settings = settings
         self._project = project
         self._views: list[_View] | None = None
-        self._decode: Any = None
         self._lock = threading.Lock()
         # The last failed resolution and when it happened (time.monotonic()); None once resolved.
         self._failure: OnlineStoreUnavailable | None = None
@@ -143,11 +144,10 @@ class _Reader(PingByReading, ABC):
             # grow (and mix up) its traceback. The message is the remembered one.
             raise OnlineStoreUnavailable(str(self._failure)) from self._failure
         try:
-            views, decode = _resolve(self._settings, self._project)
+            views = _resolve(self._settings, self._project)
         except OnlineStoreUnavailable as exc:
             self._failure, self._failed_at = exc, time.monotonic()
             raise
-        self._decode = decode
         self._views = views
         self._failure = None
         return views
@@ -172,21 +172,11 @@ class _Reader(PingByReading, ABC):
             fetched = self._fetch(views, rows)
         except _connection_errors() as exc:
             raise OnlineStoreUnavailable(f"{self._settings.online_store} online store unreachable: {exc}") from exc
-        from feast.protos.feast.types.Value_pb2 import Value
-
-        decode = self._decode
         response: dict[str, list[Any]] = {}
         for view in views:
             per_row = fetched[view.name]
             for name in view.features:
-                column = []
-                for _, values in per_row:
-                    proto = Value()
-                    raw = values.get(name)
-                    if raw:
-                        proto.ParseFromString(raw)
-                    column.append(decode(proto))
-                response[name] = column
+                response[name] = [decode_value(values.get(name)) for _, values in per_row]
                 # Feast reports whole seconds (Timestamp.seconds), 0 for a key it did not find.
                 response[name + TIMESTAMP_SUFFIX] = [seconds for seconds, _ in per_row]
         return parse_response(response, len(rows))
@@ -279,8 +269,6 @@ class RedisOnlineReader(_Reader):
         return self._client
 
     def _fetch(self, views: list[_View], rows: list[dict[str, str]]) -> dict[str, list[_Row]]:
-        from google.protobuf.timestamp_pb2 import Timestamp
-
         with self._redis().pipeline(transaction=False) as pipe:
             for view in views:
                 for row in rows:
@@ -295,11 +283,8 @@ class RedisOnlineReader(_Reader):
             for _ in rows:
                 reply = next(it)
                 values = {n: v for n, v in zip(view.features, reply[:-1], strict=True) if v}
-                ts = Timestamp()
-                if reply[-1]:
-                    ts.ParseFromString(reply[-1])
                 # Feast answers a missing key with epoch 0 and empty values: both become "missing".
-                per_row.append((int(ts.seconds), values))
+                per_row.append((timestamp_seconds(reply[-1]), values))
             out[view.name] = per_row
         return out
 

@@ -11,8 +11,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # at run time pandas comes with the DataFrame: a serving worker never imports it
+    import pandas as pd
 
 
 @contextmanager
