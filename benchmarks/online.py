@@ -145,7 +145,8 @@ def _redis_up() -> bool:
 
 def _read_paths(settings: Settings, project: str) -> tuple[dict[str, Any], Any, Any]:
     from features.fast_online import _entity_key, reader_for
-    from features.online import OnlineFeatureReader, entity_rows
+    from features.feast_online import OnlineFeatureReader
+    from features.online import entity_rows
 
     feast_reader = OnlineFeatureReader(settings, project)
     fast = reader_for(settings, project)

@@ -6,6 +6,7 @@ the same list drives the training set's columns, the export and the serving requ
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 # Known before departure from the flight itself (the request): strings, looked up inside the graph.
@@ -52,6 +53,29 @@ VIEW_JOIN_KEYS: dict[str, tuple[str, ...]] = {
     # composite keys as strings, built by features.keys (route_key, origin_hour_key)
     "route_performance": ("route",),
     "origin_schedule": ("origin_hour",),
+}
+
+# How long a row stays valid for the offline point-in-time join (Feast's `ttl`, set from here by
+# features/feature_repo/definitions.py; serving flags values older than this as stale): the join takes
+# the latest row at or before prediction time, and only if it is at most this old.
+VIEW_TTL: dict[str, dt.timedelta] = {
+    # Hourly observations with gaps: an observation up to 3 hours old is still "the weather";
+    # older than that, we would rather say "missing" than pretend.
+    "weather_at_origin": dt.timedelta(hours=3),
+    # The planes snapshot never expires (0 means no TTL in Feast).
+    "plane_profile": dt.timedelta(0),
+    # One row per local day, valid until the next one: 24 h (25 h on the DST fall-back day), so 2 days.
+    # Whole days because the duckdb join (ibis) rejects a timedelta mixing days and seconds.
+    # If a carrier has no row for a day, the previous day's row (older, but known) is used.
+    "carrier_performance": dt.timedelta(days=2),
+    # One row per origin and every hour, quiet ones included (no departures: delay missing,
+    # backlog 0), so the latest row is never the evening's when a morning flight is scored.
+    "origin_recent": dt.timedelta(hours=2),
+    # Daily rows stamped at local midnight like carrier_performance, hence the same 2 days.
+    "route_performance": dt.timedelta(days=2),
+    # Keys carry their own date, so a row can never be reused for another day whatever the TTL;
+    # 2 days only has to cover the 24-25 h from the day's midnight to its last departure.
+    "origin_schedule": dt.timedelta(days=2),
 }
 
 STORE_FEATURES: tuple[str, ...] = tuple(f for names in FEATURE_VIEWS.values() for f in names)

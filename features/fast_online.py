@@ -37,6 +37,8 @@ from typing import Any
 
 from features import contract
 from features.online import (
+    PROJECT,
+    REDIS_CLIENT_OPTIONS,
     TIMESTAMP_SUFFIX,
     OnlineFeatures,
     OnlineStoreUnavailable,
@@ -53,7 +55,6 @@ from features.online_encoding import (
     table_name,
     timestamp_seconds,
 )
-from features.store import PROJECT, REDIS_CLIENT_OPTIONS
 from flightpath.settings import Settings
 
 # After a failed resolution, reads fail fast for this long before the registry is read again:
@@ -291,7 +292,7 @@ class RedisOnlineReader(_Reader):
 
 def _redis_client(url: str) -> Any:
     """redis-py client from Feast's connection string ("host:port,key=value,..."), failing fast
-    like the Feast path (features.store.REDIS_CLIENT_OPTIONS: 0.5 s timeouts, no retries)."""
+    like the Feast path (features.online.REDIS_CLIENT_OPTIONS: 0.5 s timeouts, no retries)."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry

@@ -1,8 +1,11 @@
 """The serving read path: store features for a batch of flights from the online store.
 
-    reader = OnlineFeatureReader(settings)            # cheap: Feast is imported on first read
+    reader = reader_for(settings)     # features/fast_online.py (Feast's own path: features/feast_online.py)
     [feats] = reader.read([{"origin": "JFK", "tailnum": "N619AA", "carrier": "AA"}])
     feats.values["wx_temp"], feats.missing, feats.event_timestamps["weather_at_origin"]
+
+What both readers share lives here: the result type, the errors, request entities -> Feast entity
+rows, Feast's column-wise answer -> results. Nothing here imports Feast or pandas.
 
 The online store holds the latest materialized row per key; it does NOT apply the views' TTL
 (Feast issue 6821), so `event_timestamps` is returned for the caller to judge staleness.
@@ -14,14 +17,19 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from features import contract
 from features.keys import NO_TAILNUM
-from features.store import PROJECT
-from flightpath.settings import Settings
+
+PROJECT = "flightpath"
+# Fail fast, so serving answers in degraded mode instead of waiting: without timeouts a hung
+# Redis hangs every request, and redis-py 7 retries a refused connection 3 times with
+# exponential backoff (measured here: 3-8 s per failed read). Timeouts in seconds; `retry=null` reaches
+# redis-py as retry=None, which means no retries. Values are JSON, as Feast parses them.
+REDIS_CLIENT_OPTIONS = {"socket_timeout": "0.5", "socket_connect_timeout": "0.5", "retry": "null"}
+
 
 # Feast's suffix for a feature's event timestamp in OnlineResponse.to_dict(include_event_timestamps=True).
 TIMESTAMP_SUFFIX = "__ts"
@@ -71,13 +79,6 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
         TimeoutError,
         OSError,
     )
-
-
-def _unavailable_errors() -> tuple[type[BaseException], ...]:
-    """Connection errors, plus a registry without our feature service (not applied yet)."""
-    from feast.errors import FeastObjectNotFoundException
-
-    return (FeastObjectNotFoundException, *_connection_errors())
 
 
 def entity_rows(entities: list[dict[str, str | None]]) -> list[dict[str, str]]:
@@ -152,49 +153,3 @@ class PingByReading:
         except OnlineStoreUnavailable:
             return False
         return True
-
-
-class OnlineFeatureReader(PingByReading):
-    """Reads the feature service's features online; one instance per serving process."""
-
-    def __init__(self, settings: Settings, project: str = PROJECT) -> None:
-        self._settings = settings
-        self._project = project
-        self._store: Any = None
-        self._service: Any = None
-        self._lock = threading.Lock()
-
-    def _open(self) -> tuple[Any, Any]:
-        """The store and its feature service, resolved once (the registry read is the slow part)."""
-        with self._lock:
-            if self._store is None:
-                from features.store import feature_store
-
-                store = feature_store(self._settings, self._project, fail_fast=True)
-                try:
-                    self._service = store.get_feature_service(self._settings.feature_service)
-                except _unavailable_errors() as exc:
-                    raise OnlineStoreUnavailable(
-                        f"feature service {self._settings.feature_service!r} is not in the registry at "
-                        f"{self._settings.feast_dir}: apply the feature repo first ({exc})"
-                    ) from exc
-                self._store = store
-        return self._store, self._service
-
-    def read(self, entities: list[dict[str, str | None]]) -> list[OnlineFeatures]:
-        """Store features for each entity ({"origin", "tailnum", "carrier"}), in order.
-
-        Raises:
-            OnlineStoreUnavailable: the store cannot be reached (e.g. Redis down).
-            ValueError: an entity lacks origin or carrier.
-        """
-        if not entities:
-            return []
-        rows = entity_rows(entities)
-        store, service = self._open()
-        try:
-            response = store.get_online_features(features=service, entity_rows=rows, full_feature_names=False)
-        except _connection_errors() as exc:
-            kind = self._settings.online_store
-            raise OnlineStoreUnavailable(f"{kind} online store unreachable: {exc}") from exc
-        return parse_response(response.to_dict(include_event_timestamps=True), len(rows))

@@ -22,18 +22,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from features.online import PROJECT, REDIS_CLIENT_OPTIONS
 from flightpath.atomic import write_text
 from flightpath.settings import Settings
 
 if TYPE_CHECKING:
     from feast import FeatureStore, RepoConfig
-
-PROJECT = "flightpath"
-# Fail fast, so serving answers in degraded mode instead of waiting: without timeouts a hung
-# Redis hangs every request, and redis-py 7 retries a refused connection 3 times with
-# exponential backoff (measured here: 3-8 s per failed read). Timeouts in seconds; `retry=null` reaches
-# redis-py as retry=None, which means no retries. Values are JSON, as Feast parses them.
-REDIS_CLIENT_OPTIONS = {"socket_timeout": "0.5", "socket_connect_timeout": "0.5", "retry": "null"}
 
 
 def redis_connection_string(url: str) -> str:

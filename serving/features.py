@@ -48,7 +48,7 @@ class OnlineRow(Protocol):
 
 
 class FeatureReader(Protocol):
-    """The online store seam (features.online.OnlineFeatureReader implements it)."""
+    """The online store seam (features.fast_online's readers implement it)."""
 
     def read(self, entities: list[dict[str, str | None]]) -> Sequence[OnlineRow]:
         """One row per entity dict (features.keys.entity_keys); raises OnlineStoreUnavailable."""
@@ -157,9 +157,7 @@ def view_ttls() -> dict[str, dt.timedelta]:
 
     The online store does not apply TTLs (Feast issue 6821), so serving judges staleness itself.
     """
-    from features.feature_repo.definitions import VIEW_TTL
-
-    return dict(VIEW_TTL)
+    return dict(contract.VIEW_TTL)
 
 
 def stale_views(stamps: Mapping[str, dt.datetime | None], as_of: dt.datetime) -> list[str]:

@@ -11,34 +11,15 @@ online responses can use them unprefixed.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from features import contract
 from features.tables import EVENT_TIMESTAMP, source_glob
 from flightpath.settings import Settings
 
-# How long a row stays valid for the offline point-in-time join (Feast's `ttl`): the join takes
-# the latest row at or before prediction time, and only if it is at most this old.
-VIEW_TTL: dict[str, dt.timedelta] = {
-    # Hourly observations with gaps: an observation up to 3 hours old is still "the weather";
-    # older than that, we would rather say "missing" than pretend.
-    "weather_at_origin": dt.timedelta(hours=3),
-    # The planes snapshot never expires (0 means no TTL in Feast).
-    "plane_profile": dt.timedelta(0),
-    # One row per local day, valid until the next one: 24 h (25 h on the DST fall-back day), so 2 days.
-    # Whole days because the duckdb join (ibis) rejects a timedelta mixing days and seconds.
-    # If a carrier has no row for a day, the previous day's row (older, but known) is used.
-    "carrier_performance": dt.timedelta(days=2),
-    # One row per origin and every hour, quiet ones included (no departures: delay missing,
-    # backlog 0), so the latest row is never the evening's when a morning flight is scored.
-    "origin_recent": dt.timedelta(hours=2),
-    # Daily rows stamped at local midnight like carrier_performance, hence the same 2 days.
-    "route_performance": dt.timedelta(days=2),
-    # Keys carry their own date, so a row can never be reused for another day whatever the TTL;
-    # 2 days only has to cover the 24-25 h from the day's midnight to its last departure.
-    "origin_schedule": dt.timedelta(days=2),
-}
+# Each view's TTL lives in the contract (features.contract.VIEW_TTL): serving judges staleness
+# with it and must not import Feast to read it.
+VIEW_TTL = contract.VIEW_TTL
 
 VIEW_DESCRIPTIONS: dict[str, str] = {
     "weather_at_origin": "Latest hourly weather observation at the origin airport.",

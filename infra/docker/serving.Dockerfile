@@ -32,8 +32,8 @@ RUN mkdir -p flightpath features serving \
  && touch flightpath/__init__.py features/__init__.py serving/__init__.py \
  && pip install --no-cache-dir -c constraints.txt -e ".[serving]" "psycopg[binary]"
 
-# 2. The code serving needs: the shared core, the feature definitions (request-time features and the
-#    Feast repo for online reads), and the service itself.
+# 2. The code serving needs: the shared core, the feature contract (request-time features, and the
+#    readers of Feast's online store, which need no Feast), and the service itself.
 COPY flightpath/ flightpath/
 COPY features/ features/
 COPY serving/ serving/

@@ -19,8 +19,9 @@ import pytest
 
 from features import contract, fast_online
 from features.fast_online import RESOLVE_RETRY_S, RedisOnlineReader, SqliteOnlineReader, reader_for
+from features.feast_online import OnlineFeatureReader
 from features.materialize import materialize
-from features.online import PING_ENTITY, OnlineFeatureReader, OnlineFeatures, OnlineStoreUnavailable, join_keys
+from features.online import PING_ENTITY, OnlineFeatures, OnlineStoreUnavailable, join_keys
 from features.store import apply_repo, feature_store
 from flightpath.settings import PROJECT_ROOT, Settings
 from tests.conftest import require_service

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from features import contract
+from features.feast_online import OnlineFeatureReader
 from features.keys import entity_keys
 from features.materialize import materialize
-from features.online import OnlineFeatureReader, OnlineStoreUnavailable
+from features.online import OnlineStoreUnavailable
 from features.store import apply_repo, feature_store, redis_connection_string
 from features.training_set import join_features
 from flightpath.settings import PROJECT_ROOT, Settings

@@ -21,7 +21,9 @@ IMAGES = {
     "pipelines": ({"ingest", "features", "training", "monitoring", "pipelines"}, ["pipelines/dags"]),
     "mlflow": (set(), []),
 }
-NEVER_IN_SERVING = {"torch", "airflow"}
+# What the serving image must never carry: training and orchestration, and the offline/feature-store
+# stack (Feast with pandas, pyarrow, duckdb) that the worker's memory would pay for (issue: lean worker).
+NEVER_IN_SERVING = {"torch", "airflow", "feast", "pandas", "pyarrow", "duckdb"}
 
 
 def instructions(name: str, h) -> list[tuple[str, str]]:
@@ -301,6 +303,9 @@ def test_image_dependencies_cover_third_party_imports(name: str, h) -> None:
         if not dists & installed:
             missing[module] = sorted(dists) or "not installed anywhere"
     assert not missing, f"{name} image code imports modules its pip install does not bring: {missing}"
+    if name == "serving":  # and what it installs, not only what it imports
+        carried = installed & {canonicalize_name(n) for n in NEVER_IN_SERVING}
+        assert not carried, f"the serving image installs {sorted(carried)}"
 
 
 @pytest.mark.parametrize("name", sorted(IMAGES))

@@ -77,8 +77,8 @@ def test_the_weekly_table_compares_both_arms_on_the_same_flights(replayed: tuple
 def test_the_online_store_stands_at_the_replays_last_day(replayed: tuple[Settings, dict]):
     """The replay skips the daily materialization (nothing in it reads the store) and materializes
     once at the end: a service started on the replay's home answers as of its last day."""
+    from features.feast_online import OnlineFeatureReader
     from features.keys import entity_keys
-    from features.online import OnlineFeatureReader
 
     s, _ = replayed
     keys = entity_keys("EWR", "IAH", "N14228", "UA", dt.datetime(2013, 1, 24, 18, 0))
