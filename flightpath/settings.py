@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     serve_port: int = 8000
     serve_workers: int = Field(1, ge=1)
     reload_interval_s: float = Field(10.0, gt=0)
+    # Where a serving worker gets its model (serving/model_follower.py). "folder": from the verified
+    # copies a model-sync process keeps (`flightpath serve` starts one per server; the worker never
+    # talks to MLflow). "registry": the process asks MLflow itself (the model-sync process; a
+    # process built by hand, as in tests).
+    model_source: Literal["folder", "registry"] = "folder"
     prediction_log_url_override: str | None = Field(None, alias="FLIGHTPATH_PREDICTION_LOG_URL")
     # A request body above this is a 413, refused before it is read (a batch of 1000 flights is ~150 KiB).
     max_body_bytes: int = Field(1024 * 1024, ge=1024)

@@ -260,6 +260,10 @@ class ModelStore:
             self._remember_champion(self._unsaved_champion)
         self._cache_ok()
 
+    def has_local_copy(self, version: str) -> bool:
+        """A complete copy (meta.json is written last) exists for `version`."""
+        return (self.version_dir(version) / META_FILE).is_file()
+
     def local_versions(self) -> list[str]:
         """Versions with a complete local copy, newest (highest number) first."""
         if not self.root.is_dir():

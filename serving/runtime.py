@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import threading
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass
 
-from flightpath.artifact import TAG_SHA256
 from flightpath.settings import Settings
 from serving.features import FeatureReader
-from serving.loaded_model import LoadedModel, ModelStoreError
 from serving.metrics import ServingMetrics
-from serving.model_store import ModelStore, NoChampion, RegistryUnavailable, RegistryVersion
+from serving.model_follower import ModelFollower
+from serving.model_store import ModelStore
 from serving.prediction_log import PredictionLog
 
 log = logging.getLogger(__name__)
+
+FOLDER_POLL_S = 1.0  # how often a worker looks at the decision model-sync publishes
 
 
 @dataclass
@@ -36,7 +37,10 @@ class StoreStatus:
         return {"status": state, "checked_at": self.checked_at, "detail": self.detail}
 
 
-class Runtime:
+class Runtime(ModelFollower):
+    """A serving process: the model it follows (serving/model_follower.py), the online store's
+    state, the prediction log, and whether it is draining."""
+
     def __init__(
         self,
         settings: Settings,
@@ -45,123 +49,11 @@ class Runtime:
         metrics: ServingMetrics,
         prediction_log: PredictionLog,
     ) -> None:
-        self.settings = settings
-        self.store = store
+        super().__init__(settings, store, metrics)
         self.reader = reader
-        self.metrics = metrics
         self.prediction_log = prediction_log
-        self.model: LoadedModel | None = None
         self.draining = False
         self.online = StoreStatus()
-        self.last_reload_error: str | None = None
-        self._refused: dict[tuple[str, str], str] = {}  # (version, sha256 tag) -> reason
-        self._reload_lock = threading.Lock()  # one reload at a time (off the hot path)
-
-    # --- model ------------------------------------------------------------------------------------
-    def swap(self, model: LoadedModel) -> None:
-        """Serve `model` from the next request on (it was verified and warmed up by the store)."""
-        previous = self.model
-        self.model = model  # the atomic swap: a single reference assignment
-        self.metrics.set_model(model.name, model.version, model.sha256, model.source, stand_in=model.is_stand_in)
-        log.info(
-            "serving %s v%s%s (was %s)",
-            model.name,
-            model.version,
-            f" as a stand-in for v{model.stand_in_for}" if model.is_stand_in else "",
-            previous.version if previous else None,
-        )
-
-    def load_initial(self) -> None:
-        """Start-up load; on failure the process stays up but unready and keeps polling."""
-        try:
-            self.swap(self.store.load_champion())
-        except ModelStoreError as exc:
-            self.last_reload_error = str(exc)
-            self.metrics.reloads.labels(outcome="error").inc()
-            log.error("no model loaded at start-up: %s", exc)
-        self.report_cache()
-
-    def report_cache(self) -> None:
-        """Retry a local copy that could not be written (the store backs off), then say how it stands."""
-        self.store.retry_cache()
-        self.metrics.model_cache_ok.set(0 if self.store.cache_error else 1)
-
-    def check_for_update(self) -> str:
-        """Poll the champion alias once; load + verify + swap if it moved. Returns the outcome.
-
-        Outcomes: "unchanged", "swapped", "refused" (bad artifact), "known-bad" (refused before;
-        not downloaded again), "unavailable" (registry down, or the champion's download failed).
-        After "refused" or a failed download the process serves a stand-in from the champion's
-        lineage (`_serve_stand_in`) and keeps asking for the champion.
-        """
-        with self._reload_lock:
-            try:
-                rv = self.store.champion()
-            except NoChampion as exc:
-                self.last_reload_error = str(exc)
-                return "unavailable"
-            except RegistryUnavailable as exc:
-                self.last_reload_error = str(exc)
-                if self.model is None:
-                    # Started with neither registry nor model: a verified local copy beats nothing.
-                    try:
-                        self.swap(self.store.load_newest_local())
-                        self.metrics.reloads.labels(outcome="swapped").inc()
-                        return "swapped"
-                    except ModelStoreError:
-                        pass
-                return "unavailable"
-            current = self.model
-            key = (rv.version, rv.tags.get(TAG_SHA256, ""))
-            if current is not None and (current.version, current.sha256) == key:
-                if current.is_stand_in:  # started from the local copy; the registry now confirms it
-                    self.swap(replace(current, stand_in_for=None, stand_in_reason=None))
-                    self.last_reload_error = None
-                return "unchanged"
-            if key in self._refused:
-                return "known-bad"
-            try:
-                model = self.store.load_version(rv)
-            except RegistryUnavailable as exc:
-                self.last_reload_error = str(exc)
-                self.metrics.reloads.labels(outcome="error").inc()
-                self._serve_stand_in(rv, str(exc))
-                return "unavailable"
-            except ModelStoreError as exc:
-                self._refused[key] = str(exc)
-                self.last_reload_error = str(exc)
-                self.metrics.reloads.labels(outcome="refused").inc()
-                log.error("refusing %s v%s: %s", rv.name, rv.version, exc)
-                self._serve_stand_in(rv, str(exc))
-                return "refused"
-            self.swap(model)
-            self.store.remember_champion(model)
-            self.last_reload_error = None
-            self.metrics.reloads.labels(outcome="swapped").inc()
-            return "swapped"
-
-    def _serve_stand_in(self, rv: RegistryVersion, reason: str) -> None:
-        """The champion `rv` cannot be served: answer with the nearest model of its lineage.
-
-        The current model stays if it is in the lineage (a new champion failed to arrive: the one
-        before it is the right stand-in). If it is not (the alias moved *back*, e.g. a rollback),
-        the nearest earlier champion with a verified local copy replaces it. If there is none, a
-        running process keeps its model, flagged: dropping to no model would turn every replica
-        unready at once, an outage; the flag, the gauge and the alert tell the operator.
-        """
-        current = self.model
-        lineage = self.store.lineage(rv)
-        if current is None or current.version not in lineage:
-            try:
-                self.swap(self.store.load_stand_in(rv, reason, lineage))
-                return
-            except ModelStoreError as exc:
-                if current is None:
-                    self.last_reload_error = str(exc)
-                    return
-                reason = f"{reason}; v{current.version} is not in its lineage {lineage}, but nothing else is available"
-        if (current.stand_in_for, current.stand_in_reason) != (rv.version, reason):
-            self.swap(replace(current, stand_in_for=rv.version, stand_in_reason=reason))
 
     # --- online store -----------------------------------------------------------------------------
     def check_online_store(self) -> None:
@@ -192,12 +84,20 @@ class Runtime:
         return self.model is not None and not self.draining
 
     async def poll_forever(self) -> None:
-        """Background task: every reload_interval_s, check the alias and the online store."""
+        """Background task: follow the model and check the online store, every reload_interval_s.
+
+        Following the folder is a read of one small file, so it happens every second: a new
+        champion reaches the workers at most a second after model-sync published it.
+        """
+        store_checked = 0.0
+        interval = self.settings.reload_interval_s
         while True:
-            await asyncio.sleep(self.settings.reload_interval_s)
+            await asyncio.sleep(min(interval, FOLDER_POLL_S) if self.follows_folder else interval)
             try:
                 await asyncio.to_thread(self.check_for_update)
                 await asyncio.to_thread(self.report_cache)
-                await asyncio.to_thread(self.check_online_store)
+                if time.monotonic() - store_checked >= interval:
+                    store_checked = time.monotonic()
+                    await asyncio.to_thread(self.check_online_store)
             except Exception:  # never let the poller die silently
                 log.exception("background poll failed")

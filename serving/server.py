@@ -13,12 +13,16 @@ still served for `drain_seconds` -> uvicorn stops accepting, finishes in-flight 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -29,9 +33,10 @@ from flightpath import logs
 from flightpath.settings import Settings, get_settings
 from serving.app import create_app
 from serving.metrics import MULTIPROC_ENV, SERVING_MULTIPROC_ENV, process_alive
+from serving.model_sync import SETTINGS_ENV
 
-SETTINGS_ENV = "FLIGHTPATH_SERVING_SETTINGS_JSON"
 GRACEFUL_TIMEOUT_S = 20  # in-flight requests get this long after the listener closes
+SYNC_RESTART_CHECK_S = 2.0  # how often the server checks that its model-sync process still runs
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +114,66 @@ def run(settings: Settings | None = None) -> None:
         # None: keep our root handler (JSON lines) instead of uvicorn's own formatters.
         log_config=None if settings.log_json else uvicorn.config.LOGGING_CONFIG,
     )
-    if settings.serve_workers == 1:
-        app = create_app(settings)
-        DrainingServer(uvicorn.Config(app, **common), app, settings.drain_seconds).run()  # type: ignore[arg-type]
-    else:
-        _run_workers(settings, common)
+    with model_sync_process(settings):
+        if settings.serve_workers == 1:
+            app = create_app(settings)
+            DrainingServer(uvicorn.Config(app, **common), app, settings.drain_seconds).run()  # type: ignore[arg-type]
+        else:
+            _run_workers(settings, common)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM it when its parent dies (Linux's PR_SET_PDEATHSIG).
+
+    uvicorn re-raises the SIGTERM it handled once it has shut down, which ends this process before
+    any `finally` could stop the child; the kernel's signal does not depend on our code running.
+    The child also stops by itself when it notices it was orphaned (serving/model_sync.py).
+    """
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def model_sync_process(settings: Settings) -> Iterator[None]:
+    """The server's model-sync process (serving/model_sync.py) while the workers run, when they
+    follow the folder; restarted if it dies (a crash there must not freeze the model), stopped
+    with the server."""
+    if settings.model_source != "folder":
+        yield
+        return
+    env = {**os.environ, SETTINGS_ENV: _settings_json(settings)}
+    stop = threading.Event()
+    state: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start() -> None:
+        state["proc"] = subprocess.Popen(
+            [sys.executable, "-m", "serving.model_sync"], env=env, preexec_fn=_die_with_parent
+        )
+
+    def watch() -> None:
+        while not stop.wait(SYNC_RESTART_CHECK_S):
+            code = state["proc"].poll()
+            if code is not None:
+                log.error("model sync exited with %s; starting it again", code)
+                start()
+
+    start()
+    watcher = threading.Thread(target=watch, name="model-sync-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+        proc = state["proc"]
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _run_workers(settings: Settings, common: dict[str, object]) -> None:

@@ -311,6 +311,7 @@ def settings_for(home: Path, registry: Registry, **overrides: object) -> Setting
         home=home,
         MLFLOW_TRACKING_URI=registry.tracking_uri,  # type: ignore[call-arg]
         model_verify_key=registry.verify_key,
+        model_source="registry",  # the process follows MLflow itself (no model-sync beside it)
         reload_interval_s=60,
         **overrides,
     )
