@@ -78,10 +78,19 @@ class ModelFollower:
             log.error("no model loaded at start-up: %s", exc)
         self.report_cache()
 
+    @property
+    def cache_error(self) -> str | None:
+        """Why the verified local copy could not be written (None: it is on disk). A worker that
+        follows the folder reports the model-sync process's condition, which it published."""
+        if self.follows_folder:
+            return (self._decision_seen or {}).get("cache_error")
+        return self.store.cache_error
+
     def report_cache(self) -> None:
         """Retry a local copy that could not be written (the store backs off), then say how it stands."""
-        self.store.retry_cache()
-        self.metrics.model_cache_ok.set(0 if self.store.cache_error else 1)
+        if not self.follows_folder:
+            self.store.retry_cache()
+        self.metrics.model_cache_ok.set(0 if self.cache_error else 1)
 
     def check_for_update(self) -> str:
         """Poll the champion alias once; load + verify + swap if it moved. Returns the outcome.
@@ -206,6 +215,9 @@ class ModelFollower:
                 )
                 return "refused"
             model.stand_in_for, model.stand_in_reason = flags
+            # Where sync got it ("registry", or "local" when MLflow was down at its start): the
+            # worker's own disk read is an implementation detail of the hand-over.
+            model.source = decision.get("source", model.source)
             self.swap(model)
             self._decision_seen = decision
             self.metrics.reloads.labels(outcome="swapped").inc()
@@ -217,9 +229,11 @@ def decision_for(follower: ModelFollower, model: LoadedModel) -> dict[str, Any]:
     return {
         "version": model.version,
         "sha256": model.sha256,
+        "source": model.source,
         "stand_in_for": model.stand_in_for,
         "stand_in_reason": model.stand_in_reason,
         "error": follower.last_reload_error,
+        "cache_error": follower.store.cache_error,
     }
 
 

@@ -16,6 +16,7 @@ The process has no port of its own: its state reaches users through the workers 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -53,8 +54,18 @@ class ModelSync(ModelFollower):
             return
         if not self.store.has_local_copy(model.version):  # they could not load it: they keep theirs
             log.error("v%s is not on disk (%s): not published yet", model.version, self.store.cache_error)
+            if self._last_published is not None:  # but they report why
+                decision = {**self._last_published, "cache_error": self.store.cache_error}
+                if decision != self._last_published:
+                    with contextlib.suppress(OSError):  # a folder that refuses the copy may refuse this too
+                        publish_decision(self, decision)
+                        self._last_published = decision
             return
-        publish_decision(self, decision)
+        try:
+            publish_decision(self, decision)
+        except OSError as exc:  # the folder itself is unwritable: the workers keep what they serve
+            log.error("cannot publish v%s for the workers: %s", model.version, exc)
+            return
         self._last_published = decision
         log.info("published v%s for the workers", model.version, extra={"fields": decision})
 

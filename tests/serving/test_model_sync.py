@@ -43,6 +43,7 @@ def test_a_worker_serves_what_sync_published_and_follows_it(serving_settings, re
         assert runtime.check_for_update() == "swapped"
         assert c.post("/v1/predict", json=FLIGHT).json()["model"]["version"] == "1"
         assert runtime.check_for_update() == "unchanged"
+        assert c.get("/v1/model").json()["source"] == "registry"  # where sync fetched it
 
         registry.register(build_model(bias=BIAS + 1))  # v2 becomes champion
         assert runtime.check_for_update() == "unchanged"  # the worker never asks the registry

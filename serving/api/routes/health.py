@@ -31,7 +31,7 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         "draining": runtime.draining,
         "online_store": runtime.online.as_dict(),
         # Reported, not required: the model is served from memory either way.
-        "model_cache": {"ok": runtime.store.cache_error is None, "detail": runtime.store.cache_error},
+        "model_cache": {"ok": runtime.cache_error is None, "detail": runtime.cache_error},
         "last_reload_error": runtime.last_reload_error,
     }
     return JSONResponse(jsonable_encoder(body), status_code=200 if runtime.ready else 503)
