@@ -87,6 +87,7 @@ class Level:
     errors: int  # socket errors + non-2xx answers
     cpu_ms_per_request: float  # server process tree, user + sys
     worker_rss_mb: float  # RSS of the process that used the most CPU
+    others_rss_mb: float = 0.0  # every other process of the server's tree (flightpath: model sync)
 
 
 # --- set-up ------------------------------------------------------------------------------------------
@@ -184,6 +185,13 @@ class Server:
             return [parent, *parent.children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
+
+
+def _rss(proc: psutil.Process) -> int:
+    try:
+        return int(proc.memory_info().rss)
+    except psutil.NoSuchProcess:  # a process that ended during the run
+        return 0
 
 
 def _environ(settings: Any, **extra: str) -> dict[str, str]:
@@ -315,6 +323,7 @@ def measure(
                 errors=errors,
                 cpu_ms_per_request=1e3 * sum(used.values()) / max(1, r["requests"]),
                 worker_rss_mb=busiest.memory_info().rss / 2**20,
+                others_rss_mb=sum(_rss(p) for p in procs if p.pid != busiest.pid) / 2**20,
             )
         )
         print(

@@ -51,6 +51,7 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
             "cpu_c1": level(levels, 1)["cpu_ms_per_request"],
             "cpu_top": level(levels, top)["cpu_ms_per_request"],
             "rss_mb": max(lv["worker_rss_mb"] for lv in levels),
+            "others_rss_mb": max(lv.get("others_rss_mb", 0.0) for lv in levels),
             "errors": sum(lv["errors"] for lv in levels),
         }
     fp, floor, mlflow = rows["flightpath_score"], rows["floor"], rows["mlflow"]
@@ -137,9 +138,12 @@ def render(r: dict[str, Any]) -> list[str]:
         "The way out is a writer process or shipping rows to a log service (serving/NOTES.md). "
         "Full garbage collections were the other stall (240-265 ms each, seen in the log) until start-up "
         "objects were frozen (`gc.freeze()`). "
-        f"Memory per worker is {fp['rss_mb'] / floor['rss_mb']:.1f}x the floor's: the feature reader "
-        "imports Feast (and with it pandas and pyarrow) to decode keys and values exactly as Feast does, "
-        "and the MLflow client is loaded for hot reload.",
+        f"Memory per worker is {fp['rss_mb'] / floor['rss_mb']:.1f}x the floor's ({fp['rss_mb']:.0f} MB; "
+        "6.6x on 2026-12-01, while the worker imported Feast with pandas and pyarrow, and the MLflow client). "
+        "The worker imports neither now: it reads Feast's store with our own decoding and follows the "
+        f"folder the model-sync process keeps, which holds the MLflow client: {fp['others_rss_mb']:.0f} MB "
+        f"beside the worker, {fp['rss_mb'] + fp['others_rss_mb']:.0f} MB in all for a one-worker server "
+        "(N workers share one sync process).",
     ]
     predict = r["flightpath_predict"]
     lines += [
