@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from flightpath.artifact import TAG_SHA256
@@ -175,14 +176,15 @@ class ModelFollower:
         """Called after every swap; the model-sync process overrides it to publish the decision."""
 
     # --- following the folder (workers under `flightpath serve`) -----------------------------------
-    def decision_path(self) -> Any:
+    def decision_path(self) -> Path:
         return self.store.root / DECISION_FILE
 
     def follow_folder(self) -> str:
         """Serve what the model-sync process decided, from its verified local copy.
 
         Outcomes: "unchanged", "swapped", "waiting" (no decision yet), "refused" (the local copy
-        fails verification: sha256 or signature; the current model stays).
+        fails verification: sha256 or signature; the current model stays), "known-bad" (that
+        version's copy was refused before: not verified again until sync publishes another).
         """
         with self._reload_lock:
             try:
@@ -202,17 +204,18 @@ class ModelFollower:
                     self.swap(replace(current, stand_in_for=flags[0], stand_in_reason=flags[1]))
                 self._decision_seen = decision
                 return "unchanged"
+            key = (version, sha256)
+            if key in self._refused:  # verified and refused before: not loaded again every second
+                self.last_reload_error = self._refused[key]
+                return "known-bad"
             try:
                 model = self.store.load_local(version)  # re-verifies sha256 and signature
+                if model.sha256 != sha256:
+                    raise ModelStoreError(f"the copy is {model.sha256[:12]}…, not the published {sha256[:12]}…")
             except ModelStoreError as exc:
-                self.last_reload_error = f"published v{version} is unusable here: {exc}"
+                self._refused[key] = self.last_reload_error = f"published v{version} is unusable here: {exc}"
                 self.metrics.reloads.labels(outcome="refused").inc()
                 log.error("%s", self.last_reload_error)
-                return "refused"
-            if model.sha256 != sha256:
-                self.last_reload_error = (
-                    f"published v{version} sha256 {sha256[:12]}… but the copy is {model.sha256[:12]}…"
-                )
                 return "refused"
             model.stand_in_for, model.stand_in_reason = flags
             # Where sync got it ("registry", or "local" when MLflow was down at its start): the

@@ -68,6 +68,9 @@ def test_a_worker_refuses_a_published_copy_that_was_tampered_with(serving_settin
     with TestClient(create_app(_worker_settings(serving_settings), reader=FakeReader(), poll=False)) as c:
         assert c.get("/readyz").status_code == 503
         assert "unusable here" in c.get("/readyz").json()["last_reload_error"]
+        runtime = c.app.state.runtime
+        assert runtime.check_for_update() == "known-bad"  # not verified again every second
+        assert "unusable here" in c.get("/readyz").json()["last_reload_error"]
 
 
 def test_a_worker_imports_no_mlflow(serving_settings, registry):
