@@ -36,7 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,8 @@ class Level:
     errors: int  # socket errors + non-2xx answers
     cpu_ms_per_request: float  # server process tree, user + sys
     worker_rss_mb: float  # RSS of the process that used the most CPU
-    others_rss_mb: float = 0.0  # every other process of the server's tree (flightpath: model sync)
+    others_rss_mb: float = 0.0  # every other process of the server's tree (flightpath: model sync, log shipper)
+    side_rss_mb: dict[str, float] = field(default_factory=dict)  # the same, by role (_role)
 
 
 # --- set-up ------------------------------------------------------------------------------------------
@@ -185,6 +186,23 @@ class Server:
             return [parent, *parent.children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
+
+
+def _role(proc: psutil.Process) -> str:
+    """What a process beside the worker is: flightpath's model-sync or log-shipper process, or other."""
+    try:
+        command = " ".join(proc.cmdline())
+    except psutil.Error:
+        return "other"
+    return next((role for role in ("model_sync", "log_shipper") if f"serving.{role}" in command), "other")
+
+
+def _side_rss_mb(procs: list[psutil.Process]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for proc in procs:
+        role = _role(proc)
+        out[role] = out.get(role, 0.0) + _rss(proc) / 2**20
+    return out
 
 
 def _rss(proc: psutil.Process) -> int:
@@ -324,6 +342,7 @@ def measure(
                 cpu_ms_per_request=1e3 * sum(used.values()) / max(1, r["requests"]),
                 worker_rss_mb=busiest.memory_info().rss / 2**20,
                 others_rss_mb=sum(_rss(p) for p in procs if p.pid != busiest.pid) / 2**20,
+                side_rss_mb=_side_rss_mb([p for p in procs if p.pid != busiest.pid]),
             )
         )
         print(

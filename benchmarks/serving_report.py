@@ -9,12 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 P99_BUDGET_MS = 10.0
-TARGETS = {  # name: (bound, what it bounds)
-    "p50_c1_vs_floor": (2.0, "flightpath p50 at concurrency 1 / floor p50"),
-    "cpu_vs_floor": (2.5, "flightpath CPU per request / floor CPU per request"),
-    "throughput_vs_mlflow": (3.0, "flightpath throughput at p99 < 10 ms / mlflow's (at least)"),
-    "predict_p50_ms": (1.5, "/v1/predict p50 at concurrency 1 with SQLite online features, ms"),
+TARGETS = {  # name: (bound, what it bounds); "at least" for the names in AT_LEAST, else "at most"
+    "rss_vs_floor": (1.3, "worker RSS / floor RSS"),
+    "p99_c1_vs_floor": (1.5, "flightpath p99 at concurrency 1 / floor p99"),
+    "throughput_top_vs_floor": (0.6, "flightpath req/s at the top concurrency / floor's"),
+    "cpu_vs_floor": (2.0, "flightpath CPU per request / floor's (the worse of c=1 and the top level)"),
+    "predict_p50_ms": (1.0, "/v1/predict p50 at concurrency 1 with SQLite online features, ms"),
+    "throughput_vs_mlflow": (3.0, "flightpath throughput at p99 < 10 ms / mlflow's"),
 }
+AT_LEAST = {"throughput_top_vs_floor", "throughput_vs_mlflow"}
 
 SERVERS = (
     ("floor", "floor (raw ASGI + ONNX Runtime)"),
@@ -52,6 +55,7 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
             "cpu_top": level(levels, top)["cpu_ms_per_request"],
             "rss_mb": max(lv["worker_rss_mb"] for lv in levels),
             "others_rss_mb": max(lv.get("others_rss_mb", 0.0) for lv in levels),
+            "side_rss_mb": _side_rss(levels),
             "errors": sum(lv["errors"] for lv in levels),
         }
     fp, floor, mlflow = rows["flightpath_score"], rows["floor"], rows["mlflow"]
@@ -60,18 +64,29 @@ def summary(r: dict[str, Any]) -> dict[str, Any]:
     else:  # no level of mlflow's met the budget: "at p99 < 10 ms" has no denominator
         basis, throughput = "max req/s (mlflow never kept p99 under 10 ms)", fp["max_rps"] / mlflow["max_rps"]
     ratios = {
-        "p50_c1_vs_floor": fp["p50_c1"] / floor["p50_c1"],
+        "rss_vs_floor": fp["rss_mb"] / floor["rss_mb"],
+        "p99_c1_vs_floor": fp["p99_c1"] / floor["p99_c1"],
+        "throughput_top_vs_floor": level(r["flightpath_score"], top)["rps"] / level(r["floor"], top)["rps"],
         # the worse of the two loads, so a target met at one level only is not called met
         "cpu_vs_floor": max(fp["cpu_c1"] / floor["cpu_c1"], fp["cpu_top"] / floor["cpu_top"]),
-        "throughput_vs_mlflow": throughput,
         "predict_p50_ms": level(r["flightpath_predict"], 1)["p50_ms"],
+        "throughput_vs_mlflow": throughput,
     }
     return {"rows": rows, "ratios": ratios, "top": top, "throughput_basis": basis}
 
 
+def _side_rss(levels: list[dict[str, Any]]) -> dict[str, float]:
+    """The largest RSS seen per process beside the worker, by role (model_sync, log_shipper, other)."""
+    out: dict[str, float] = {}
+    for lv in levels:
+        for role, mb in lv.get("side_rss_mb", {}).items():
+            out[role] = max(out.get(role, 0.0), mb)
+    return out
+
+
 def _verdict(name: str, value: float) -> str:
     bound, _ = TARGETS[name]
-    met = value >= bound if name == "throughput_vs_mlflow" else value <= bound
+    met = value >= bound if name in AT_LEAST else value <= bound
     return "met" if met else "**missed**"
 
 
@@ -127,23 +142,22 @@ def render(r: dict[str, Any]) -> list[str]:
             f"{x['max_rps'] / floor['max_rps']:.2f}x | {x['rss_mb'] / floor['rss_mb']:.2f}x |"
         )
     fp = rows["flightpath_score"]
+    side = fp["side_rss_mb"]
     lines += [
         "",
-        f"Where flightpath is far from the floor: the tail and memory. p99 at concurrency 1 is "
-        f"{fp['p99_c1'] / floor['p99_c1']:.1f}x the floor's ({fp['p99_c1']:.1f} ms). The prediction-log writer "
-        "thread inserts what queued up every 0.25 s, and while it runs it holds the GIL and, on one pinned "
-        "CPU, the CPU: requests arriving then wait. Measured by hand on 2026-11-27 (same set-up, 12-20 s at "
-        "concurrency 1): p99 ~0.7 ms with the writer paused, ~7 ms when it wrote the whole queue in one "
-        "transaction, ~3 ms with slices of 50 rows and a 1 ms rest (what it does now), p50 and CPU unchanged. "
-        "The way out is a writer process or shipping rows to a log service (serving/NOTES.md). "
-        "Full garbage collections were the other stall (240-265 ms each, seen in the log) until start-up "
-        "objects were frozen (`gc.freeze()`). "
-        f"Memory per worker is {fp['rss_mb'] / floor['rss_mb']:.1f}x the floor's ({fp['rss_mb']:.0f} MB; "
-        "6.6x on 2026-12-01, while the worker imported Feast with pandas and pyarrow, and the MLflow client). "
-        "The worker imports neither now: it reads Feast's store with our own decoding and follows the "
-        f"folder the model-sync process keeps, which holds the MLflow client: {fp['others_rss_mb']:.0f} MB "
-        f"beside the worker, {fp['rss_mb'] + fp['others_rss_mb']:.0f} MB in all for a one-worker server "
-        "(N workers share one sync process).",
+        f"Memory: the worker holds {fp['rss_mb']:.0f} MB, {fp['rss_mb'] / floor['rss_mb']:.2f}x the floor's "
+        "(6.6x on 2026-12-01, while it imported Feast with pandas and pyarrow, the MLflow client and "
+        "SQLAlchemy). Beside it, one per server whatever the number of workers: the model-sync process "
+        f"{side.get('model_sync', 0.0):.0f} MB (the MLflow client), the log shipper "
+        f"{side.get('log_shipper', 0.0):.0f} MB (SQLAlchemy and the database driver); "
+        f"{fp['rss_mb'] + fp['others_rss_mb']:.0f} MB in all for a one-worker server.",
+        "",
+        f"The tail: p99 at concurrency 1 is {fp['p99_c1'] / floor['p99_c1']:.1f}x the floor's "
+        f"({fp['p99_c1']:.2f} ms vs {floor['p99_c1']:.2f} ms). A request appends its log row to the spool with "
+        "one write() (serving/prediction_spool.py); the database insert happens in the log-shipper process. "
+        "Until 2026-12-07 a writer thread inside the worker inserted rows under the GIL on the request CPU "
+        "(p99 3.1x the floor's). The shipper still runs on the same pinned CPU as the worker here (the bench "
+        "pins the server's whole process tree to one CPU), so its passes compete with requests for that CPU.",
     ]
     predict = r["flightpath_predict"]
     lines += [
@@ -169,11 +183,7 @@ def render(r: dict[str, Any]) -> list[str]:
         if name == "throughput_vs_mlflow":
             what = f"flightpath / mlflow throughput, {s['throughput_basis']}"
         shown = f"{value:.2f} ms" if name == "predict_p50_ms" else f"{value:.2f}x"
-        bound_s = (
-            f"< {bound} ms"
-            if name == "predict_p50_ms"
-            else (f">= {bound}x" if name == "throughput_vs_mlflow" else f"<= {bound}x")
-        )
+        bound_s = f"< {bound} ms" if name == "predict_p50_ms" else (f">= {bound}x" if name in AT_LEAST else f"<= {bound}x")
         lines.append(f"| {what} | {bound_s} | {shown} | {_verdict(name, value)} |")
     lines += [
         "",

@@ -2,7 +2,8 @@
 
     engine = make_engine(settings.prediction_log_url)    # SQLite (embedded) or PostgreSQL (the stack)
     create_table(engine)
-    conn.execute(predictions.insert(), rows)              # serving/prediction_log.py, pipelines/batch_score.py
+    insert_once(conn, rows)                               # serving/log_shipper.py: idempotent by log_key
+    conn.execute(predictions.insert(), rows)              # pipelines/batch_score.py
     conn.execute(sa.select(predictions)...)               # monitoring/predictions.py
 
 One SQLAlchemy Core table serves both databases. Which flight a row is about is inside `inputs`
@@ -34,6 +35,11 @@ predictions = sa.Table(
     # The local day of the flight's scheduled departure (null for /v1/score: no flight). Monitoring
     # reads a day at a time; without this indexed column each read would scan every JSON row ever logged.
     sa.Column("flight_day", sa.Date, nullable=True, index=True),
+    # The spool's key of a live row (serving/spool_format.py): unique, so a row the shipper loads
+    # twice (it crashed between commit and delete) is stored once. Not the request id: a client
+    # may send the same X-Request-ID twice, and each answer is a prediction to log. Null for batch
+    # rows (written once, in one transaction) and for rows from before the spool.
+    sa.Column("log_key", sa.String(64), nullable=True, unique=True),
 )
 
 # flags["source"] values
@@ -42,8 +48,9 @@ SOURCE_SCORE = "score"
 SOURCE_BATCH = "batch"
 
 
-def make_engine(url: str) -> sa.Engine:
-    """An engine for the log; SQLite gets WAL + a busy timeout so several writers can share a file."""
+def make_engine(url: str, *, connect_timeout_s: int | None = None) -> sa.Engine:
+    """An engine for the log; SQLite gets WAL + a busy timeout so several writers can share a file.
+    `connect_timeout_s` bounds a PostgreSQL connect (a paused server would otherwise hang it)."""
     if url.startswith("sqlite:///"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
@@ -58,7 +65,8 @@ def make_engine(url: str) -> sa.Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    connect_args = {} if connect_timeout_s is None else {"connect_timeout": connect_timeout_s}
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def create_table(engine: sa.Engine) -> None:
@@ -74,6 +82,53 @@ def create_table(engine: sa.Engine) -> None:
     except sa.exc.DBAPIError:
         metadata.create_all(engine)
     add_flight_day(engine)
+    add_log_key(engine)
+
+
+def _columns(engine: sa.Engine) -> set[str]:
+    return {c["name"] for c in sa.inspect(engine).get_columns(predictions.name)}
+
+
+def add_log_key(engine: sa.Engine) -> bool:
+    """The second migration: the spool's idempotency key (null for every row logged before)."""
+    if "log_key" in _columns(engine):
+        return False
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE predictions ADD COLUMN log_key VARCHAR(64)"))
+            conn.execute(sa.text("CREATE UNIQUE INDEX IF NOT EXISTS ux_predictions_log_key ON predictions (log_key)"))
+    except sa.exc.DBAPIError:  # lost the race to another process: the column is there
+        if "log_key" not in _columns(engine):
+            raise
+        return False
+    return True
+
+
+def insert_once(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert rows that carry a `log_key`, skipping keys already stored; returns how many were new.
+
+    ON CONFLICT DO NOTHING exists in both dialects (SQLite >= 3.24, PostgreSQL >= 9.5), so a batch
+    shipped again after a crash is one statement, not a lookup per row.
+    """
+    if not rows:
+        return 0
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(predictions).on_conflict_do_nothing(index_elements=["log_key"]).returning(predictions.c.log_key)
+    # RETURNING lists only the rows inserted (SQLite >= 3.35): how many were new, in the same
+    # statement (an executemany's rowcount is not reliable across drivers).
+    return len(conn.execute(stmt, rows).all())
+
+
+def read_rows(url: str) -> list[dict[str, Any]]:
+    """All rows, oldest first (for tests and reports; monitoring reads a day at a time)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(predictions).order_by(predictions.c.id))]
+    finally:
+        engine.dispose()
 
 
 def add_flight_day(engine: sa.Engine) -> bool:
@@ -83,7 +138,7 @@ def add_flight_day(engine: sa.Engine) -> bool:
     it). Returns True when it changed the table. Two processes racing here: the loser's ALTER fails
     because the column exists, which is the state it wanted.
     """
-    if "flight_day" in {c["name"] for c in sa.inspect(engine).get_columns(predictions.name)}:
+    if "flight_day" in _columns(engine):
         return False
     day_text = sa.func.substr(predictions.c.inputs["sched_dep_local"].as_string(), 1, 10)
     # SQLite keeps a Date as its ISO text; PostgreSQL needs the cast.
@@ -98,7 +153,7 @@ def add_flight_day(engine: sa.Engine) -> bool:
                 .values(flight_day=value)
             )
     except sa.exc.DBAPIError:
-        if "flight_day" not in {c["name"] for c in sa.inspect(engine).get_columns(predictions.name)}:
+        if "flight_day" not in _columns(engine):
             raise
         return False
     return True

@@ -159,6 +159,15 @@ class Settings(BaseSettings):
     # process built by hand, as in tests).
     model_source: Literal["folder", "registry"] = "folder"
     prediction_log_url_override: str | None = Field(None, alias="FLIGHTPATH_PREDICTION_LOG_URL")
+    # The prediction log goes through a local spool (serving/prediction_spool.py): workers append,
+    # the log shipper loads it into the database above every prediction_ship_interval_s.
+    prediction_spool_dir: Path | None = None  # default <home>/spool/predictions
+    # "interval": the shipper fsyncs the spool each pass (a power cut loses at most one interval;
+    # a killed worker loses nothing). "always": each row is fsynced before the answer (slower).
+    prediction_spool_fsync: Literal["interval", "always"] = "interval"
+    prediction_ship_interval_s: float = Field(0.5, gt=0, le=60)
+    # Unshipped rows the spool may hold while the database is away; beyond, answers go on unlogged.
+    prediction_spool_max_mb: int = Field(1024, ge=1)
     # A request body above this is a 413, refused before it is read (a batch of 1000 flights is ~150 KiB).
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     # The whole body must arrive within this many seconds of the request's start (else 408): a slow
@@ -260,6 +269,11 @@ class Settings(BaseSettings):
     def models_dir(self) -> Path:
         """Local verified copies of registered models (serving starts from here if MLflow is down)."""
         return self.home / "models"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def spool_dir(self) -> Path:
+        return self.prediction_spool_dir or self.home / "spool" / "predictions"
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -3,9 +3,9 @@
     app = create_app(settings)                      # production: Feast reader, MLflow registry
     app = create_app(settings, reader=FakeReader())  # tests: any FeatureReader
 
-Start-up (lifespan), in order: prediction-log writer, champion model (registry, else the newest
+Start-up (lifespan), in order: prediction spool, champion model (registry, else the newest
 verified local copy), online-store check, garbage-collector freeze, background poller. Shutdown:
-mark draining (readyz -> 503), stop the poller, flush the prediction log.
+mark draining (readyz -> 503), stop the poller, close the spool (every row is already on it).
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ from serving.features import FeatureReader, default_reader
 from serving.metrics import ServingMetrics
 from serving.middleware import LimitsMiddleware, ObservabilityMiddleware
 from serving.model_store import ModelStore, configure_mlflow_client
-from serving.prediction_log import PredictionLog
+from serving.prediction_spool import PredictionSpool
 from serving.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 NOTES = Path(__file__).with_name("NOTES.md")
-PREDICTION_LOG_QUEUE = 10_000  # rows buffered before dropping (and counting) instead of blocking
 
 
 def _description() -> str:
@@ -80,11 +79,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_mlflow_client()
-        plog = PredictionLog(
-            settings.prediction_log_url,
-            maxsize=PREDICTION_LOG_QUEUE,
+        plog = PredictionSpool(
+            settings.spool_dir,
+            fsync_each=settings.prediction_spool_fsync == "always",
             on_drop=lambda reason: metrics.log_dropped.labels(reason=reason).inc(),
-            on_written=metrics.log_written.inc,
+            on_accepted=metrics.log_accepted.inc,
         )
         runtime = Runtime(
             settings,
@@ -95,6 +94,7 @@ def create_app(
         )
         app.state.runtime = runtime
         plog.start()
+        runtime.maintain_log()
         # Blocking start-up work off the event loop; the process is unready until it finishes.
         await asyncio.to_thread(runtime.load_initial)
         await asyncio.to_thread(runtime.check_online_store)  # also warms the reader (Feast import)

@@ -167,16 +167,61 @@ class ServingMetrics:
             buckets=SCORE_BUCKETS,
             registry=r,
         )
+        # The prediction log (serving/prediction_spool.py, serving/log_shipper.py).
+        self.log_accepted = Counter(
+            "flightpath_prediction_log_accepted_rows",
+            "Prediction-log rows taken by the spool (on disk, or in memory while the spool is unwritable)",
+            registry=r,
+        )
         self.log_dropped = Counter(
             "flightpath_prediction_log_dropped_rows",
-            "Prediction-log rows dropped (queue full or write error)",
+            "Prediction-log rows not logged: spool_full (at its bound), spool_unwritable (memory backlog full too)",
             ["reason"],
             registry=r,
         )
-        self.log_written = Counter(
-            "flightpath_prediction_log_written_rows",
-            "Prediction-log rows written",
+        # spool ok: the minimum, so 0 as soon as one worker cannot append (disk full, unwritable).
+        self.spool_ok = Gauge(
+            "flightpath_prediction_spool_ok",
+            "1 when this process's last append reached the spool and the spool is below its bound",
             registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.spool_backlog = Gauge(
+            "flightpath_prediction_spool_backlog_rows",
+            "Rows held in memory until the spool takes writes again",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        # The shipper's report (status.json): every worker reads the same file, so the max is it.
+        self.spool_unshipped = Gauge(
+            "flightpath_prediction_spool_unshipped_bytes",
+            "Spooled rows not yet committed to the database, in bytes",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.spool_limit = Gauge(
+            "flightpath_prediction_spool_limit_bytes",
+            "The spool's bound: beyond it answers go on unlogged",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.log_lag = Gauge(
+            "flightpath_prediction_log_lag_seconds",
+            "Age of the oldest spooled row not yet in the database (0 when all are)",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.log_database_up = Gauge(
+            "flightpath_prediction_log_database_up",
+            "1 when the shipper's last write to the prediction-log database succeeded",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.log_shipped = Gauge(
+            "flightpath_prediction_log_shipped_rows",
+            "Rows the current log shipper has committed since it started",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.rejected = Counter(
             "flightpath_requests_rejected",

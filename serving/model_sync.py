@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # The server's settings travel to its child processes (model sync, uvicorn workers) as JSON here.
 SETTINGS_ENV = "FLIGHTPATH_SERVING_SETTINGS_JSON"
 ORPHAN_CHECK_S = 1.0  # how often the process checks that its server is still there
+STOP_GRACE_S = 2.0  # after SIGTERM, the longest a poll in progress may keep the process alive
 
 
 class ModelSync(ModelFollower):
@@ -102,8 +103,17 @@ def main() -> None:
     logs.configure(json_lines=settings.log_json)
     configure_mlflow_client()
     stop = threading.Event()
+
+    def stop_soon(*_: object) -> None:
+        """Stop after the current poll, or within STOP_GRACE_S if a registry call hangs: whatever this
+        process writes (model copies, the decision) lands by rename, so an exit mid-poll is safe."""
+        stop.set()
+        timer = threading.Timer(STOP_GRACE_S, os._exit, (0,))
+        timer.daemon = True  # a prompt, normal exit does not wait for it
+        timer.start()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, stop_soon)
     log.info("model sync: following %s every %.0f s", settings.model_name, settings.reload_interval_s)
     ModelSync(settings).run(stop)
     sys.exit(0)

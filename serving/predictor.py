@@ -18,7 +18,7 @@ from features import contract
 from serving.features import FeatureReader, assemble, entity_of, read_online, to_columns
 from serving.loaded_model import LoadedModel
 from serving.metrics import ServingMetrics
-from serving.prediction_log import PredictionRow
+from serving.prediction_spool import PredictionRow
 from serving.runtime import Runtime
 from serving.schemas import FlightRequest, ModelRef, Prediction, ScoreResponse
 

@@ -19,7 +19,7 @@ from serving.features import FeatureReader
 from serving.metrics import ServingMetrics
 from serving.model_follower import ModelFollower
 from serving.model_store import ModelStore
-from serving.prediction_log import PredictionLog
+from serving.prediction_spool import PredictionSpool, SpoolHealth
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Runtime(ModelFollower):
         store: ModelStore,
         reader: FeatureReader,
         metrics: ServingMetrics,
-        prediction_log: PredictionLog,
+        prediction_log: PredictionSpool,
     ) -> None:
         super().__init__(settings, store, metrics)
         self.reader = reader
@@ -83,21 +83,45 @@ class Runtime(ModelFollower):
         # The online store is deliberately not part of readiness (see NOTES.md, degraded mode).
         return self.model is not None and not self.draining
 
-    async def poll_forever(self) -> None:
-        """Background task: follow the model and check the online store, every reload_interval_s.
+    # --- prediction log -----------------------------------------------------------------------------
+    def maintain_log(self) -> SpoolHealth:
+        """Retry a failed spool, read the shipper's report, and say both in metrics (every second)."""
+        health = self.prediction_log.maintain()
+        m = self.metrics
+        m.spool_ok.set(1 if health.ok and not health.full else 0)
+        m.spool_backlog.set(health.backlog_rows)
+        shipper = health.shipper or {}
+        for gauge, field in (
+            (m.spool_unshipped, "unshipped_bytes"),
+            (m.spool_limit, "limit_bytes"),
+            (m.log_lag, "lag_s"),
+            (m.log_shipped, "shipped_rows"),
+        ):
+            if isinstance(shipper.get(field), int | float):
+                gauge.set(shipper[field])
+        database_ok = (shipper.get("database") or {}).get("ok")
+        if database_ok is not None:
+            m.log_database_up.set(1 if database_ok else 0)
+        return health
 
-        Following the folder is a read of one small file, so it happens every second: a new
-        champion reaches the workers at most a second after model-sync published it.
-        """
-        store_checked = 0.0
+    async def poll_forever(self) -> None:
+        """Background task, every second: the prediction spool; the model (every second when it
+        follows the folder, a read of one small file, so a new champion reaches the workers at most
+        a second after model-sync published it; else every reload_interval_s); the online store
+        every reload_interval_s."""
+        model_checked = store_checked = time.monotonic()
         interval = self.settings.reload_interval_s
         while True:
-            await asyncio.sleep(min(interval, FOLDER_POLL_S) if self.follows_folder else interval)
+            await asyncio.sleep(FOLDER_POLL_S)
             try:
-                await asyncio.to_thread(self.check_for_update)
-                await asyncio.to_thread(self.report_cache)
-                if time.monotonic() - store_checked >= interval:
-                    store_checked = time.monotonic()
+                await asyncio.to_thread(self.maintain_log)
+                now = time.monotonic()
+                if self.follows_folder or now - model_checked >= interval:
+                    model_checked = now
+                    await asyncio.to_thread(self.check_for_update)
+                    await asyncio.to_thread(self.report_cache)
+                if now - store_checked >= interval:
+                    store_checked = now
                     await asyncio.to_thread(self.check_online_store)
             except Exception:  # never let the poller die silently
                 log.exception("background poll failed")

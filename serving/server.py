@@ -8,7 +8,8 @@ does PROMETHEUS_MULTIPROC_DIR: a fresh directory per run where every worker keep
 
 Shutdown (one worker, our Kubernetes layout): SIGTERM -> draining (/readyz 503) while requests are
 still served for `drain_seconds` -> uvicorn stops accepting, finishes in-flight requests (up to
-20 s) -> lifespan shutdown flushes the prediction log. A second SIGTERM/SIGINT skips the drain.
+20 s) -> lifespan shutdown closes the prediction spool -> the log shipper's last pass loads what
+is left. A second SIGTERM/SIGINT skips the drain.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from serving.metrics import MULTIPROC_ENV, SERVING_MULTIPROC_ENV, process_alive
 from serving.model_sync import SETTINGS_ENV
 
 GRACEFUL_TIMEOUT_S = 20  # in-flight requests get this long after the listener closes
-SYNC_RESTART_CHECK_S = 2.0  # how often the server checks that its model-sync process still runs
+CHILD_RESTART_CHECK_S = 2.0  # how often the server checks that its model-sync and log-shipper processes still run
+CHILD_STOP_TIMEOUT_S = 15  # a child's last pass (the shipper's final load) before it is killed
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ def run(settings: Settings | None = None) -> None:
         # None: keep our root handler (JSON lines) instead of uvicorn's own formatters.
         log_config=None if settings.log_json else uvicorn.config.LOGGING_CONFIG,
     )
-    with model_sync_process(settings):
+    with log_shipper_process(settings), model_sync_process(settings):
         if settings.serve_workers == 1:
             app = create_app(settings)
             DrainingServer(uvicorn.Config(app, **common), app, settings.drain_seconds).run()  # type: ignore[arg-type]
@@ -136,31 +138,30 @@ def _die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def model_sync_process(settings: Settings) -> Iterator[None]:
-    """The server's model-sync process (serving/model_sync.py) while the workers run, when they
-    follow the folder; restarted if it dies (a crash there must not freeze the model), stopped
-    with the server."""
-    if settings.model_source != "folder":
-        yield
-        return
+def child_process(module: str, settings: Settings, *, own_session: bool = False) -> Iterator[None]:
+    """`python -m <module>` beside the workers, with the server's settings: restarted if it dies (a
+    crash there must not freeze the model or stop the log), stopped with the server.
+
+    `own_session`: signals sent to the server's process group (Ctrl-C in a terminal, `kill -- -pgid`)
+    do not reach it; it stops only when the server stops it or dies, i.e. after the workers."""
     env = {**os.environ, SETTINGS_ENV: _settings_json(settings)}
     stop = threading.Event()
     state: dict[str, subprocess.Popen[bytes]] = {}
 
     def start() -> None:
         state["proc"] = subprocess.Popen(
-            [sys.executable, "-m", "serving.model_sync"], env=env, preexec_fn=_die_with_parent
+            [sys.executable, "-m", module], env=env, preexec_fn=_die_with_parent, start_new_session=own_session
         )
 
     def watch() -> None:
-        while not stop.wait(SYNC_RESTART_CHECK_S):
+        while not stop.wait(CHILD_RESTART_CHECK_S):
             code = state["proc"].poll()
             if code is not None:
-                log.error("model sync exited with %s; starting it again", code)
+                log.error("%s exited with %s; starting it again", module, code)
                 start()
 
     start()
-    watcher = threading.Thread(target=watch, name="model-sync-watch", daemon=True)
+    watcher = threading.Thread(target=watch, name=f"{module}-watch", daemon=True)
     watcher.start()
     try:
         yield
@@ -170,10 +171,29 @@ def model_sync_process(settings: Settings) -> Iterator[None]:
         proc = state["proc"]
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=CHILD_STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def model_sync_process(settings: Settings) -> Iterator[None]:
+    """The server's model-sync process (serving/model_sync.py), when the workers follow the folder."""
+    if settings.model_source != "folder":
+        yield
+        return
+    with child_process("serving.model_sync", settings):
+        yield
+
+
+@contextlib.contextmanager
+def log_shipper_process(settings: Settings) -> Iterator[None]:
+    """The server's log shipper (serving/log_shipper.py): started first and stopped last, in a
+    session of its own, so its final pass comes after the workers' last row, however the server
+    was stopped (a Ctrl-C reaches the whole group at once)."""
+    with child_process("serving.log_shipper", settings, own_session=True):
+        yield
 
 
 def _run_workers(settings: Settings, common: dict[str, object]) -> None:

@@ -17,7 +17,7 @@ from flightpath.settings import Settings
 from serving.features import FeatureReader
 from serving.loaded_model import LoadedModel
 from serving.metrics import ServingMetrics
-from serving.prediction_log import PredictionLog
+from serving.prediction_spool import PredictionSpool
 from serving.runtime import Runtime
 
 
@@ -51,7 +51,7 @@ async def get_metrics(request: Request) -> ServingMetrics:
     return runtime_of(request).metrics
 
 
-async def get_prediction_log(request: Request) -> PredictionLog:
+async def get_prediction_log(request: Request) -> PredictionSpool:
     return runtime_of(request).prediction_log
 
 
@@ -64,5 +64,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelDep = Annotated[LoadedModel, Depends(get_model)]
 FeaturesDep = Annotated[FeatureReader, Depends(get_features)]
 MetricsDep = Annotated[ServingMetrics, Depends(get_metrics)]
-PredictionLogDep = Annotated[PredictionLog, Depends(get_prediction_log)]
+PredictionLogDep = Annotated[PredictionSpool, Depends(get_prediction_log)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]

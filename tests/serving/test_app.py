@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from serving_fakes import STORE_VALUES, THRESHOLD, FakeReader, expected_probability
 
 from features import contract
 from features.request_time import calendar_features
-from serving.prediction_log import read_rows
+from flightpath.prediction_table import read_rows
+from serving.log_shipper import LogShipper
 
 FLIGHT = {
     "carrier": "UA",
@@ -22,18 +22,12 @@ FLIGHT = {
 }
 
 
-def log_url(client) -> str:
-    return client.app.state.runtime.settings.prediction_log_url
-
-
-def wait_for_rows(url: str, request_id: str, timeout_s: float = 5.0) -> list[dict]:
-    """All rows once one with `request_id` is there (the writer runs on its own thread)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        rows = read_rows(url)
-        if any(r["request_id"] == request_id for r in rows) or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
+def logged_rows(client) -> list[dict]:
+    """All rows of the log once a shipper pass has loaded the spool (in-process apps have no
+    shipper process: the test plays its part, as `flightpath serve`'s would)."""
+    settings = client.app.state.runtime.settings
+    LogShipper(settings).ship_once()
+    return read_rows(settings.prediction_log_url)
 
 
 def sample(metrics_text: str, line_prefix: str) -> float:
@@ -78,7 +72,7 @@ def test_predict_answers_with_the_models_probability_and_logs_a_row(client, fake
         ]
     ]
 
-    (row,) = [r for r in wait_for_rows(log_url(client), "req-42") if r["request_id"] == "req-42"]
+    (row,) = [r for r in logged_rows(client) if r["request_id"] == "req-42"]
     assert row["request_id"] == "req-42"
     assert row["model_version"] == "1"
     assert row["probability"] == pytest.approx(body["probability"])
@@ -232,7 +226,7 @@ def test_ambiguous_local_time_takes_the_first_occurrence(client):
         "/v1/predict", json={**FLIGHT, "sched_dep_local": "2013-11-03T01:30:00"}, headers={"X-Request-ID": "fold"}
     )
     assert r.status_code == 200
-    rows = wait_for_rows(log_url(client), "fold")
+    rows = logged_rows(client)
     assert [r_["inputs"]["sched_dep_local"] for r_ in rows if r_["request_id"] == "fold"] == [
         "2013-11-03T01:30:00-04:00"
     ]

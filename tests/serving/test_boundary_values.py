@@ -20,7 +20,7 @@ from live_service import serve
 from serving_fakes import FLIGHT, Registry, build_model, copy_registry
 
 from features import contract
-from serving.prediction_log import read_rows
+from flightpath.prediction_table import read_rows
 
 pytestmark = pytest.mark.integration  # a real uvicorn process
 

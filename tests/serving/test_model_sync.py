@@ -74,7 +74,8 @@ def test_a_worker_refuses_a_published_copy_that_was_tampered_with(serving_settin
 
 
 def test_a_worker_imports_no_mlflow(serving_settings, registry):
-    """The point of the split: the worker process holds no MLflow client (and its memory)."""
+    """The point of the split: the worker process holds no MLflow client (and its memory), and no
+    database driver either (the log shipper writes the prediction log)."""
     registry.register(build_model())
     ModelSync(serving_settings).load_initial()
     settings_json = _worker_settings(serving_settings).model_dump_json(by_alias=True, exclude_none=True)
@@ -88,7 +89,8 @@ from serving.app import create_app
 settings = Settings(**json.loads({settings_json!r}))
 with TestClient(create_app(settings, reader=FakeReader(), poll=False)) as c:
     assert c.post("/v1/predict", json=FLIGHT).json()["model"]["version"] == "1"
-heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"mlflow", "feast", "pandas", "pyarrow", "duckdb", "torch"}})
+heavy = {{"mlflow", "feast", "pandas", "pyarrow", "duckdb", "torch", "sqlalchemy", "psycopg"}}
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & heavy)
 assert not heavy, heavy
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLIGHTPATH_", "MLFLOW_"))}

@@ -19,16 +19,14 @@ import re
 import shutil
 import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from live_service import serve
+from live_service import Load, serve
 from redis_server import RedisServer
 from serving_fakes import BIAS, FLIGHT, Registry, build_model, copy_registry
 
@@ -36,60 +34,6 @@ from features import contract
 from flightpath.settings import Settings
 
 pytestmark = pytest.mark.integration  # real uvicorn processes, a redis-server
-
-CLIENT_THREADS = 3
-CONNECTION_ERRORS = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
-
-
-@dataclass
-class Outcome:
-    sent: float  # time.monotonic() when the request was sent
-    status: int | None  # None: no response (connection error)
-    body: dict | None = None
-    error: str | None = None
-
-
-@dataclass
-class Load:
-    """CLIENT_THREADS threads posting `path` back to back until stopped; one outcome list per thread."""
-
-    base: str
-    json: dict
-    path: str = "/v1/predict"
-    per_thread: list[list[Outcome]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
-
-    def _run(self, out: list[Outcome]) -> None:
-        with httpx.Client(base_url=self.base, timeout=10) as client:
-            while not self._stop.is_set():
-                sent = time.monotonic()
-                try:
-                    r = client.post(self.path, json=self.json)
-                except CONNECTION_ERRORS as exc:
-                    out.append(Outcome(sent, None, error=type(exc).__name__))
-                    time.sleep(0.05)
-                    continue
-                body = r.json() if r.headers.get("content-type", "").startswith("application/json") else None
-                out.append(Outcome(sent, r.status_code, body))
-
-    def __enter__(self) -> Load:
-        for _ in range(CLIENT_THREADS):
-            out: list[Outcome] = []
-            self.per_thread.append(out)
-            t = threading.Thread(target=self._run, args=(out,), daemon=True)
-            t.start()
-            self._threads.append(t)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=15)
-
-    @property
-    def all(self) -> list[Outcome]:
-        return [o for per in self.per_thread for o in per]
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_serving_imports_no_training_code_and_no_heavy_frameworks():
     code = (
-        "import sys, serving.app, serving.server, serving.model_store, serving.prediction_log\n"
+        "import sys, serving.app, serving.server, serving.model_store, serving.log_shipper\n"
         "bad = {m.split('.')[0] for m in sys.modules} & {'training', 'pipelines', 'torch', 'airflow'}\n"
         "print(','.join(sorted(bad)))\n"
     )

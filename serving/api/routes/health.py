@@ -33,6 +33,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         # Reported, not required: the model is served from memory either way.
         "model_cache": {"ok": runtime.cache_error is None, "detail": runtime.cache_error},
         "last_reload_error": runtime.last_reload_error,
+        # Reported, not required: a log that cannot take rows never stops the answers.
+        "prediction_log": runtime.prediction_log.health.as_dict(),
     }
     return JSONResponse(jsonable_encoder(body), status_code=200 if runtime.ready else 503)
 
