@@ -4,7 +4,7 @@
     python -m benchmarks.run serving         # one section; the others are re-rendered from the last run
     python -m benchmarks.run --render        # only rewrite the page from docs/benchmarks.json
 
-Sections: ingest, airflow, online, serving, monitoring. Each section's raw results are kept in
+Sections: ingest, airflow, online, serving, spool, monitoring. Each section's raw results are kept in
 docs/benchmarks.json with the date and machine they were measured on, so re-running one section
 rewrites the page without pretending the others were measured again. The Airflow benchmark runs in
 its own process (Airflow must be configured before it is imported); the serving benchmark starts
@@ -192,6 +192,7 @@ SECTIONS: dict[str, tuple[str, Callable[[], dict[str, Any]], Callable[[dict[str,
     "airflow": ("Airflow overhead", airflow_overhead, render_airflow),
     "online": ("Online store", lambda: _lazy("online").run(), render_online),
     "serving": ("Serving", lambda: _lazy("serving").run(), lambda r: _lazy("serving_report").render(r)),
+    "spool": ("Prediction spool", lambda: _lazy("spool").run(), lambda r: _lazy("spool").render(r)),
     "monitoring": ("Monitoring", lambda: _lazy("monitoring").run(), lambda r: _lazy("monitoring").render(r)),
 }
 

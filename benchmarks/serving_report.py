@@ -183,7 +183,9 @@ def render(r: dict[str, Any]) -> list[str]:
         if name == "throughput_vs_mlflow":
             what = f"flightpath / mlflow throughput, {s['throughput_basis']}"
         shown = f"{value:.2f} ms" if name == "predict_p50_ms" else f"{value:.2f}x"
-        bound_s = f"< {bound} ms" if name == "predict_p50_ms" else (f">= {bound}x" if name in AT_LEAST else f"<= {bound}x")
+        bound_s = (
+            f"< {bound} ms" if name == "predict_p50_ms" else (f">= {bound}x" if name in AT_LEAST else f"<= {bound}x")
+        )
         lines.append(f"| {what} | {bound_s} | {shown} | {_verdict(name, value)} |")
     lines += [
         "",

@@ -81,6 +81,11 @@ def create_table(engine: sa.Engine) -> None:
         metadata.create_all(engine)
     except sa.exc.DBAPIError:
         metadata.create_all(engine)
+    migrate(engine)
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring a table made by an older version up to `predictions` (each step is idempotent)."""
     add_flight_day(engine)
     add_log_key(engine)
 

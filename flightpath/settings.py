@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     prediction_ship_interval_s: float = Field(0.5, gt=0, le=60)
     # Unshipped rows the spool may hold while the database is away; beyond, answers go on unlogged.
     prediction_spool_max_mb: int = Field(1024, ge=1)
+    # A worker starts a new segment at this size (or after 30 s); the shipper can delete a segment
+    # only once its worker moved on, so on a small disk smaller segments give space back sooner.
+    prediction_spool_segment_kb: int = Field(4096, ge=16)
     # A request body above this is a 413, refused before it is read (a batch of 1000 flights is ~150 KiB).
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     # The whole body must arrive within this many seconds of the request's start (else 408): a slow

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from features.contract import CATEGORICAL_FEATURES, LABEL, MODEL_INPUTS, NUMERIC_FEATURES
 from features.training_set import label
-from flightpath.prediction_table import SOURCE_BATCH, SOURCE_PREDICT, add_flight_day, make_engine, predictions
+from flightpath.prediction_table import SOURCE_BATCH, SOURCE_PREDICT, make_engine, migrate, predictions
 
 FLIGHT_KEY = ("carrier", "flight", "origin", "sched_dep_utc")
 MONITORED_SOURCES = (SOURCE_PREDICT, SOURCE_BATCH)
@@ -38,7 +38,7 @@ def _rows(url: str, days: Iterable[dt.date]) -> list[dict[str, Any]]:
         with engine.connect() as conn:
             if not sa.inspect(conn).has_table(predictions.name):
                 return []
-        add_flight_day(engine)  # a log from before the column: migrated once, then indexed reads
+        migrate(engine)  # a log from before flight_day / log_key: migrated once, then indexed reads
         with engine.connect() as conn:
             where = predictions.c.flight_day.in_(list(days))
             result = conn.execute(sa.select(predictions).where(where).order_by(predictions.c.id))

@@ -82,6 +82,7 @@ def create_app(
         plog = PredictionSpool(
             settings.spool_dir,
             fsync_each=settings.prediction_spool_fsync == "always",
+            rotate_bytes=settings.prediction_spool_segment_kb * 1024,
             on_drop=lambda reason: metrics.log_dropped.labels(reason=reason).inc(),
             on_accepted=metrics.log_accepted.inc,
         )

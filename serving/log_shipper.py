@@ -22,9 +22,7 @@ import datetime as dt
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,9 +31,9 @@ import sqlalchemy as sa
 
 from flightpath import logs
 from flightpath.prediction_table import create_table, insert_once, make_engine
-from flightpath.settings import Settings, get_settings
+from flightpath.settings import Settings
 from serving import spool_format
-from serving.model_sync import ORPHAN_CHECK_S, SETTINGS_ENV
+from serving.sidecar import ORPHAN_CHECK_S, StopFlag, orphaned, settings_from_environment
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +41,7 @@ MAX_BACKOFF_S = 5.0  # a database back after a restart is found within this
 REPORT_EVERY_S = 60.0  # while the database is away, say again how much waits
 NEAR_FULL = 0.8  # warn when the unshipped rows reach this share of the bound
 READ_CHUNK = 8 * 1024 * 1024  # bytes read from one segment per pass
+STOP_GRACE_S = 10.0  # the last pass after SIGTERM; the server kills us at CHILD_STOP_TIMEOUT_S (15 s)
 
 
 class LogShipper:
@@ -235,15 +234,15 @@ class LogShipper:
             )
 
     # --- the process ----------------------------------------------------------------------------------
-    def run(self, stop: threading.Event, interval_s: float) -> None:
-        """Ship until `stop` is set or the server is gone; then one last pass."""
+    def run(self, stop: StopFlag, interval_s: float) -> None:
+        """Ship until stopped or the server is gone; then one last pass."""
         parent = os.getppid()
         while not stop.wait(min(interval_s, ORPHAN_CHECK_S)):
             try:
                 self.ship_once()
             except Exception:  # never let the loop die silently
                 log.exception("log shipping failed; trying again")
-            if os.getppid() != parent:
+            if orphaned(parent):
                 log.warning("the server (pid %d) is gone; the log shipper stops", parent)
                 break
         self.retry_at = 0.0  # the last pass tries the database whatever the back-off
@@ -255,12 +254,11 @@ class LogShipper:
 
 
 def main() -> None:
-    raw = os.environ.get(SETTINGS_ENV)
-    settings = Settings(**json.loads(raw)) if raw else get_settings()
+    settings = settings_from_environment()
     logs.configure(json_lines=settings.log_json)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    # The last pass gets STOP_GRACE_S (a database that stopped answering must not keep us for ever);
+    # whatever it could not load stays in the spool for the next start.
+    stop = StopFlag.install(grace_s=STOP_GRACE_S)
     target = sa.engine.make_url(settings.prediction_log_url).render_as_string(hide_password=True)
     log.info("log shipper: %s -> %s every %.2f s", settings.spool_dir, target, settings.prediction_ship_interval_s)
     LogShipper(settings).run(stop, settings.prediction_ship_interval_s)

@@ -17,26 +17,21 @@ The process has no port of its own: its state reaches users through the workers 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 
 from flightpath import logs
-from flightpath.settings import Settings, get_settings
+from flightpath.settings import Settings
 from serving.loaded_model import LoadedModel
 from serving.metrics import ServingMetrics
 from serving.model_follower import ModelFollower, decision_for, publish_decision
 from serving.model_store import ModelStore, configure_mlflow_client
+from serving.sidecar import ORPHAN_CHECK_S, StopFlag, orphaned, settings_from_environment
 
 log = logging.getLogger(__name__)
 
-# The server's settings travel to its child processes (model sync, uvicorn workers) as JSON here.
-SETTINGS_ENV = "FLIGHTPATH_SERVING_SETTINGS_JSON"
-ORPHAN_CHECK_S = 1.0  # how often the process checks that its server is still there
 STOP_GRACE_S = 2.0  # after SIGTERM, the longest a poll in progress may keep the process alive
 
 
@@ -79,13 +74,13 @@ class ModelSync(ModelFollower):
             self.published(self.model)
         return outcome
 
-    def run(self, stop: threading.Event) -> None:
-        """Sync until `stop` is set or the server that started this process is gone."""
+    def run(self, stop: StopFlag) -> None:
+        """Sync until stopped or the server that started this process is gone."""
         parent = os.getppid()
         self.load_initial()  # publishes through `published` when it loads something
         next_sync = time.monotonic() + self.settings.reload_interval_s
         while not stop.wait(min(ORPHAN_CHECK_S, max(next_sync - time.monotonic(), 0))):
-            if os.getppid() != parent:  # the server died without stopping us (SIGKILL, OOM)
+            if orphaned(parent):
                 log.warning("the server (pid %d) is gone; model sync stops", parent)
                 return
             if time.monotonic() < next_sync:
@@ -98,22 +93,12 @@ class ModelSync(ModelFollower):
 
 
 def main() -> None:
-    raw = os.environ.get(SETTINGS_ENV)
-    settings = Settings(**json.loads(raw)) if raw else get_settings()
+    settings = settings_from_environment()
     logs.configure(json_lines=settings.log_json)
     configure_mlflow_client()
-    stop = threading.Event()
-
-    def stop_soon(*_: object) -> None:
-        """Stop after the current poll, or within STOP_GRACE_S if a registry call hangs: whatever this
-        process writes (model copies, the decision) lands by rename, so an exit mid-poll is safe."""
-        stop.set()
-        timer = threading.Timer(STOP_GRACE_S, os._exit, (0,))
-        timer.daemon = True  # a prompt, normal exit does not wait for it
-        timer.start()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, stop_soon)
+    # A poll in progress may finish; one that hangs is cut STOP_GRACE_S later. Safe: whatever this
+    # process writes (model copies, the decision) lands by rename.
+    stop = StopFlag.install(grace_s=STOP_GRACE_S)
     log.info("model sync: following %s every %.0f s", settings.model_name, settings.reload_interval_s)
     ModelSync(settings).run(stop)
     sys.exit(0)

@@ -214,7 +214,9 @@ class PredictionSpool:
         if self._fd is None and not self._open():
             return
         while self._backlog:
-            if not self._append(self._backlog[0]):
+            if self._size >= self.rotate_bytes:  # closed segments can be shipped (and their space freed) meanwhile
+                self._rotate()
+            if self._fd is None or not self._append(self._backlog[0]):
                 return
             self._backlog.popleft()
         self.health.backlog_rows = 0

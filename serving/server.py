@@ -34,7 +34,7 @@ from flightpath import logs
 from flightpath.settings import Settings, get_settings
 from serving.app import create_app
 from serving.metrics import MULTIPROC_ENV, SERVING_MULTIPROC_ENV, process_alive
-from serving.model_sync import SETTINGS_ENV
+from serving.sidecar import SETTINGS_ENV
 
 GRACEFUL_TIMEOUT_S = 20  # in-flight requests get this long after the listener closes
 CHILD_RESTART_CHECK_S = 2.0  # how often the server checks that its model-sync and log-shipper processes still run

@@ -75,10 +75,10 @@ def metric(svc: Service, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+def wait_for(check: Callable[[], bool], timeout_s: float, what: str, state: Callable[[], object] = str) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {state()}"
         time.sleep(0.2)
 
 
@@ -133,7 +133,7 @@ def test_shipper_and_worker_killed_then_sigterm_under_load_lose_no_acknowledged_
             shipper.kill()
             wait_for(lambda: len(children(svc, "serving.log_shipper")) == 1, 15, "the shipper to be restarted")
             time.sleep(1)
-            worker = next(p for p in children(svc, "multiprocessing") if p.is_running())
+            worker = children(svc, "spawn_main")[0]  # a uvicorn worker (not the resource tracker)
             worker.kill()
             time.sleep(3)
             (shipper,) = children(svc, "serving.log_shipper")
@@ -144,6 +144,7 @@ def test_shipper_and_worker_killed_then_sigterm_under_load_lose_no_acknowledged_
     counts = collections.Counter(r["request_id"] for r in read_rows(f"sqlite:///{home / 'predictions.db'}"))
     assert_exactly_once(counts, acked)
     assert len(acked) > 100, "the load never got going"
+    assert "log shipper stops: 0 bytes of rows left in the spool" in svc.log.read_text()
     print(f"FIGURE shipper SIGKILL, worker SIGKILL, SIGTERM: {len(acked)} answered 200, all logged exactly once")
 
 
@@ -166,7 +167,12 @@ def test_a_full_disk_under_the_spool_is_answered_through_and_recovers_by_itself(
     pg.start()  # initdb now, so that starting it later is quick
     pg.stop()
     try:
-        env = {"FLIGHTPATH_PREDICTION_LOG_URL": pg.url, "FLIGHTPATH_PREDICTION_SPOOL_DIR": str(spool)}
+        env = {
+            "FLIGHTPATH_PREDICTION_LOG_URL": pg.url,
+            "FLIGHTPATH_PREDICTION_SPOOL_DIR": str(spool),
+            # Segments well under the disk: the shipper frees space while the worker writes on.
+            "FLIGHTPATH_PREDICTION_SPOOL_SEGMENT_KB": "128",
+        }
         with serve(tmp_path / "home", champion_registry, prefix=_private_tmpfs(spool, "1m"), **env) as svc:
             with Load(svc.base, FLIGHT) as load:
                 wait_for(lambda: readyz(svc)["prediction_log"]["ok"] is False, 60, "the spool to fill the disk")
@@ -174,7 +180,8 @@ def test_a_full_disk_under_the_spool_is_answered_through_and_recovers_by_itself(
                 full = readyz(svc)["prediction_log"]
                 spool_ok = metric(svc, "flightpath_prediction_spool_ok")
                 pg.start()  # the shipper loads the spool and deletes it: space returns
-                wait_for(lambda: readyz(svc)["prediction_log"]["ok"] is True, 60, "the spool to recover")
+                log_state = lambda: readyz(svc)["prediction_log"]  # noqa: E731
+                wait_for(lambda: log_state()["ok"] is True, 60, "the spool to recover", log_state)
                 wait_for(lambda: readyz(svc)["prediction_log"]["backlog_rows"] == 0, 30, "the backlog to be written")
                 time.sleep(1)
             acked = acknowledged(load)
