@@ -88,7 +88,7 @@ def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=home, prefix="bench-spool-") as tmp:
         folder = Path(tmp)
         (folder / "floor").mkdir()
-        out = {
+        out: dict[str, Any] = {
             "floor": floor(folder / "floor", ROWS["floor"]),
             "interval": spool(folder / "interval", ROWS["interval"], fsync_each=False),
             "always": spool(folder / "always", ROWS["always"], fsync_each=True),
