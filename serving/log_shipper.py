@@ -33,7 +33,7 @@ from flightpath import logs
 from flightpath.prediction_table import create_table, insert_once, make_engine
 from flightpath.settings import Settings
 from serving import spool_format
-from serving.sidecar import ORPHAN_CHECK_S, StopFlag, orphaned, settings_from_environment
+from serving.sidecar import ORPHAN_CHECK_S, StopFlag, lower_priority, orphaned, settings_from_environment
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ class LogShipper:
     def ship_once(self) -> dict[str, Any]:
         """Load what the spool holds (when the database is due a try), then report; returns the status."""
         db_due = time.monotonic() >= self.retry_at
+        try:
+            self.spool_dir.mkdir(parents=True, exist_ok=True)  # before the first worker made it
+        except OSError as exc:
+            log.warning("cannot make the spool folder %s: %s", self.spool_dir, exc)
         for segment in spool_format.segments(self.spool_dir):
             closed = spool_format.is_closed(segment)  # before reading: a closed segment grows no more
             try:
@@ -256,6 +260,7 @@ class LogShipper:
 def main() -> None:
     settings = settings_from_environment()
     logs.configure(json_lines=settings.log_json)
+    lower_priority()
     # The last pass gets STOP_GRACE_S (a database that stopped answering must not keep us for ever);
     # whatever it could not load stays in the spool for the next start.
     stop = StopFlag.install(grace_s=STOP_GRACE_S)

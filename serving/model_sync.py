@@ -28,7 +28,7 @@ from serving.loaded_model import LoadedModel
 from serving.metrics import ServingMetrics
 from serving.model_follower import ModelFollower, decision_for, publish_decision
 from serving.model_store import ModelStore, configure_mlflow_client
-from serving.sidecar import ORPHAN_CHECK_S, StopFlag, orphaned, settings_from_environment
+from serving.sidecar import ORPHAN_CHECK_S, StopFlag, lower_priority, orphaned, settings_from_environment
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ class ModelSync(ModelFollower):
 def main() -> None:
     settings = settings_from_environment()
     logs.configure(json_lines=settings.log_json)
+    lower_priority()
     configure_mlflow_client()
     # A poll in progress may finish; one that hangs is cut STOP_GRACE_S later. Safe: whatever this
     # process writes (model copies, the decision) lands by rename.

@@ -279,6 +279,7 @@ def test_health_readiness_and_metrics(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["model_version"] == "1" and ready.json()["online_store"]["status"] == "up"
+    assert ready.json()["prediction_log"]["ok"] is True and ready.json()["prediction_log"]["backlog_rows"] == 0
     latency = 'flightpath_request_duration_seconds_count{method="POST",route="/v1/predict",status="200"}'
     gust = 'flightpath_missing_features_total{feature="wx_wind_gust"}'
     before = client.get("/metrics").text
@@ -292,6 +293,8 @@ def test_health_readiness_and_metrics(client):
         "flightpath_degraded_predictions",
         "flightpath_prediction_score_bucket",
         "flightpath_prediction_log_dropped_rows",
+        "flightpath_prediction_log_accepted_rows_total",
+        "flightpath_prediction_spool_ok",
         "flightpath_online_store_up",
     ):
         assert name in text, name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -45,3 +46,11 @@ def test_sigterm_stops_the_loop_and_lets_the_last_work_finish():
 def test_a_last_work_that_hangs_is_ended_by_the_grace_alarm():
     code, out, took = _run(grace_s=1, last_work_s=60)
     assert code == -signal.SIGALRM and out == "stopping\n" and took < 10
+
+
+def test_helpers_run_at_a_lower_priority_than_the_workers():
+    code = "import os; from serving.sidecar import lower_priority; lower_priority(); print(os.nice(0))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    from serving.sidecar import HELPER_NICENESS
+
+    assert int(out.stdout) == min(19, os.nice(0) + HELPER_NICENESS)
