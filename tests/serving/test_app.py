@@ -396,3 +396,20 @@ def test_probes_answer_while_the_thread_pool_is_saturated(client, fake_reader, m
         finally:
             release.set()
         assert all(b.result(timeout=30).status_code == 200 for b in busy)
+
+
+def test_every_metric_the_serving_dashboard_plots_is_exported(client):
+    """A renamed metric would leave a Grafana panel empty without any error."""
+    import re
+    from pathlib import Path
+
+    dashboard = Path(__file__).resolve().parents[2] / "infra" / "grafana" / "dashboards" / "serving.json"
+
+    def family(name: str) -> str:
+        return re.sub(r"_(total|bucket|count|sum|created)$", "", name)
+
+    plotted = {family(m) for m in re.findall(r"\b(flightpath_[a-z_]+)", dashboard.read_text())}
+    # Families are listed (# TYPE) even before a labelled one has its first sample.
+    exported = {family(m) for m in re.findall(r"^# TYPE (flightpath_[a-z_]+)", client.get("/metrics").text, re.M)}
+    missing = plotted - exported
+    assert not missing, missing
