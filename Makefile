@@ -19,7 +19,7 @@ TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 export COMPOSE_PROJECT_NAME ?= flightpath
 
-.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui monitor-day replay evidently-ui monitoring-exporter airflow airflow-backfill up down ps logs trigger smoke stack-test
+.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui monitor-day replay evidently-ui monitoring-exporter airflow airflow-backfill up down ps logs trigger smoke stack-test k8s-twin
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -137,3 +137,6 @@ smoke: $(STAMP) ## check the running stack end to end: ready, a prediction from 
 
 stack-test: $(STAMP) ## build the images, start the stack on free ports, trigger, smoke, down -v (needs Docker)
 	infra/stack-test.sh
+
+k8s-twin: $(STAMP) ## run our k8s Deployments and Jobs under Docker exactly as their pod specs say, check probes (images built)
+	$(VENV)/bin/flightpath k8s twin

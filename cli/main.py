@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.k8s_twin import app as k8s_app
 from cli.stack import app as stack_app
 from flightpath import logs
 from flightpath.settings import get_settings
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 
 app.add_typer(stack_app, name="stack")
+app.add_typer(k8s_app, name="k8s")
 
 StartOpt = Annotated[
     dt.datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="first day (default: demo_start)")

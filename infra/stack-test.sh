@@ -7,6 +7,7 @@
 #   3. build, up on free ports (its own compose project: a user's `make up` stack is never touched),
 #      wait until every container is healthy;
 #   4. `flightpath stack trigger` (the demo DAG through Airflow's REST API) and `flightpath stack smoke`;
+#      (between 3's build and up: `flightpath k8s twin`, the k8s pod specs run under Docker);
 #   5. `down -v`, always, and a check that no container, network or volume of the project is left.
 # Prints the seconds of each phase.
 set -euo pipefail
@@ -84,6 +85,10 @@ for name in PG REDIS MLFLOW AIRFLOW SERVING PROMETHEUS GRAFANA EXPORTER EVIDENTL
 done
 "${COMPOSE[@]}" build
 phase "build"
+# The Kubernetes pod specs, each run under Docker as its pod (user, read-only root, tmpfs emptyDirs,
+# limits) with the images just built: what the static checks of k8s/ cannot see.
+"$FLIGHTPATH" k8s twin
+phase "k8s twins"
 # Grafana has no Debian package: with local stand-ins its provisioning is checked statically only.
 services=$("${COMPOSE[@]}" config --services | grep -v '^grafana$' || true)
 [ "${LOCAL_IMAGES:-}" = 1 ] || [ -n "${PYTHON_IMAGE:-}" ] || services=$("${COMPOSE[@]}" config --services)
