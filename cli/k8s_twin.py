@@ -268,7 +268,7 @@ def run_twins(overlay: str) -> list[dict[str, Any]]:
                     args = [a.replace(f"{{{volume}}}", str(folder)) for a in args]
                 container = args[args.index("--name") + 1]
                 if twin.kind == "Job":
-                    proc = _docker("run", *args, check=False)
+                    proc = _docker("run", "--rm", *args, check=False)  # its output is in proc
                     if proc.returncode != 0:
                         raise FlightpathError(f"Job {twin.name} exited {proc.returncode}:\n{proc.stdout}{proc.stderr}")
                     results.append({"name": twin.name, "kind": "Job", "exit": 0})

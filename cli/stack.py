@@ -303,7 +303,10 @@ def logged_rows(request_id: str) -> int:
     password = os.environ.get("POSTGRES_FLIGHTPATH_PASSWORD", "flightpath")
     dsn = f"host=127.0.0.1 port={port('PG', 5432)} dbname=flightpath user=flightpath password={password}"
     with psycopg.connect(dsn, connect_timeout=5) as conn:
-        row = conn.execute("SELECT count(*) FROM predictions WHERE request_id = %s", (request_id,)).fetchone()
+        try:
+            row = conn.execute("SELECT count(*) FROM predictions WHERE request_id = %s", (request_id,)).fetchone()
+        except psycopg.errors.UndefinedTable:  # the log shipper has not created it yet
+            return 0
     return int(row[0]) if row else 0
 
 

@@ -73,6 +73,13 @@ class LogShipper:
             self.spool_dir.mkdir(parents=True, exist_ok=True)  # before the first worker made it
         except OSError as exc:
             log.warning("cannot make the spool folder %s: %s", self.spool_dir, exc)
+        if db_due and not self.table_ready:  # the table exists from the first pass, rows or not
+            try:
+                self._engine()
+                self._database_ok()
+            except sa.exc.SQLAlchemyError as exc:
+                self._database_failed(exc)
+                db_due = False
         for segment in spool_format.segments(self.spool_dir):
             closed = spool_format.is_closed(segment)  # before reading: a closed segment grows no more
             try:

@@ -169,3 +169,14 @@ def test_rows_of_a_worker_killed_with_sigkill_are_all_loaded(tmp_path):
     LogShipper(s).ship_once()
     assert [r["request_id"] for r in read_rows(s.prediction_log_url)] == [f"r{i}" for i in range(50)]
     assert spool_format.segments(s.spool_dir) == []
+
+
+def test_the_table_exists_after_the_first_pass_even_without_rows(tmp_path):
+    import sqlalchemy as sa
+
+    s = settings(tmp_path)
+    status = LogShipper(s).ship_once()
+    assert status["database"]["ok"] is True
+    engine = sa.create_engine(s.prediction_log_url)
+    assert sa.inspect(engine).has_table("predictions")
+    engine.dispose()
