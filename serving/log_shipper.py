@@ -52,6 +52,7 @@ class LogShipper:
         self.limit_bytes = settings.prediction_spool_max_mb * 1024 * 1024
         self.batch_rows = batch_rows
         self.offsets: dict[str, int] = {}  # segment name -> bytes committed (lost on restart: reloads are no-ops)
+        self.synced_closed: set[str] = set()  # closed segments fsynced once already
         self.engine: sa.Engine | None = None
         self.table_ready = False
         self.db_ok: bool | None = None
@@ -100,8 +101,12 @@ class LogShipper:
     def _ship_segment(self, segment: Path, closed: bool, db_due: bool) -> None:
         offset = self.offsets.get(segment.name, 0)
         with segment.open("rb") as f:
-            if self.fsync and not closed:
-                os.fsync(f.fileno())  # the policy: what the workers appended is on disk within a pass
+            # The policy: what the workers appended is on disk within a pass. A segment closed since the
+            # last pass gets its last fsync too (its writer never syncs), then never again.
+            if self.fsync and segment.name not in self.synced_closed:
+                os.fsync(f.fileno())
+                if closed:
+                    self.synced_closed.add(segment.name)
             f.seek(offset)
             data = f.read(READ_CHUNK)
             at_end = f.tell() >= os.fstat(f.fileno()).st_size
@@ -115,6 +120,7 @@ class LogShipper:
             self._reject(segment, data[len(whole) :], "an incomplete last line")
         segment.unlink()
         self.offsets.pop(segment.name, None)
+        self.synced_closed.discard(segment.name)
 
     def _load(self, segment: Path, offset: int, data: bytes) -> None:
         """Insert the whole lines in `data`, batch by batch; the offset moves after each commit."""

@@ -180,3 +180,19 @@ def test_the_table_exists_after_the_first_pass_even_without_rows(tmp_path):
     engine = sa.create_engine(s.prediction_log_url)
     assert sa.inspect(engine).has_table("predictions")
     engine.dispose()
+
+
+def test_every_segment_is_fsynced_and_a_closed_one_only_once(tmp_path, monkeypatch):
+    """The interval policy: rotated segments waiting for the database are on disk too."""
+    s = settings(tmp_path)
+    spool = spooled(s, 3, rotate_bytes=1)  # two closed segments, one held
+    (s.home / "predictions.db").mkdir(parents=True)  # the database is away: nothing is deleted
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    shipper = LogShipper(s)
+    shipper.ship_once()
+    assert len(synced) == 3
+    shipper.ship_once()
+    assert len(synced) == 4  # only the held one again
+    spool.close()
