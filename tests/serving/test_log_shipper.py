@@ -88,12 +88,18 @@ def test_a_database_away_keeps_every_row_in_the_spool_until_it_is_back(tmp_path)
     assert spool_format.segments(s.spool_dir) == []
 
 
-def test_a_bad_line_is_kept_aside_and_the_rest_loaded(tmp_path):
-    s = settings(tmp_path)
+def appended(s: Settings, raw: bytes) -> tuple[PredictionSpool, Path]:
+    """A spool with one row, then `raw` written behind it into the same segment."""
     spool = spooled(s, 1)
     (segment,) = spool_format.segments(s.spool_dir)
     with segment.open("ab") as f:
-        f.write(b'{"request_id": "half a row"}\n')
+        f.write(raw)
+    return spool, segment
+
+
+def test_a_bad_line_is_kept_aside_and_the_rest_loaded(tmp_path):
+    s = settings(tmp_path)
+    spool, segment = appended(s, b'{"request_id": "half a row"}\n')
     spool.submit(row(1))
     spool.close()
     status = LogShipper(s).ship_once()
@@ -106,10 +112,7 @@ def test_a_bad_line_is_kept_aside_and_the_rest_loaded(tmp_path):
 
 def test_a_partial_last_line_waits_while_written_and_is_kept_aside_once_its_writer_is_gone(tmp_path):
     s = settings(tmp_path)
-    spool = spooled(s, 1)
-    (segment,) = spool_format.segments(s.spool_dir)
-    with segment.open("ab") as f:
-        f.write(b'{"request_id": "r1", "ts"')  # mid-write
+    spool, segment = appended(s, b'{"request_id": "r1", "ts"')  # mid-write
     shipper = LogShipper(s)
     shipper.ship_once()
     assert segment.exists() and len(read_rows(s.prediction_log_url)) == 1
