@@ -19,7 +19,7 @@ TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 export COMPOSE_PROJECT_NAME ?= flightpath
 
-.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui monitor-day replay evidently-ui monitoring-exporter airflow airflow-backfill up down ps logs trigger smoke stack-test k8s-twin
+.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui monitor-day replay evidently-ui monitoring-exporter airflow airflow-backfill up down ps logs trigger smoke stack-test k8s-twin kind-up kind-down minikube-up minikube-down
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -138,5 +138,17 @@ smoke: $(STAMP) ## check the running stack end to end: ready, a prediction from 
 stack-test: $(STAMP) ## build the images, start the stack on free ports, trigger, smoke, down -v (needs Docker)
 	infra/stack-test.sh
 
-k8s-twin: $(STAMP) ## run our k8s Deployments and Jobs under Docker exactly as their pod specs say, check probes (images built)
+k8s-twin: $(STAMP) ## run every k8s workload under Docker exactly as its pod spec says: probes, seed, a prediction (images built)
 	$(VENV)/bin/flightpath k8s twin
+
+kind-up: $(STAMP) ## a kind cluster with flightpath in it: build, load, apply, seed, smoke, print the URLs (needs kind, kubectl, Docker)
+	infra/k8s-cluster.sh up kind
+
+kind-down: ## delete the kind cluster (and everything in it)
+	infra/k8s-cluster.sh down kind
+
+minikube-up: $(STAMP) ## the same on minikube (profile flightpath), port-forwards to 127.0.0.1:8000 and :5000
+	infra/k8s-cluster.sh up minikube
+
+minikube-down: ## delete the minikube profile (and everything in it)
+	infra/k8s-cluster.sh down minikube

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.k8s_twin import app as k8s_app
+from cli.k8s import app as k8s_app
 from cli.stack import app as stack_app
 from flightpath import logs
 from flightpath.settings import get_settings
@@ -194,6 +194,27 @@ def replay(
     )
     typer.echo(markdown(result))
     typer.echo(f"details: {s.reports_dir / 'replay' / 'replay.json'}")
+
+
+@app.command()
+def seed(start: StartOpt = None, end: EndOpt = None) -> None:
+    """Seed an empty deployment once: ingest, features, online store, champion (nothing if one exists)."""
+    from pipelines.seed import seed as run_seed
+
+    _print(run_seed(get_settings(), *_window(start, end)))
+
+
+@app.command("next-day")
+def next_day(
+    day: Annotated[
+        dt.datetime | None,
+        typer.Option("--day", formats=["%Y-%m-%d"], help="default: the day after the newest in the lake"),
+    ] = None,
+) -> None:
+    """One more day end to end, as the DAGs do it: ingest, features, batch-score, materialize, monitor, retrain."""
+    from pipelines.next_day import next_day as run_next_day
+
+    _print(run_next_day(get_settings(), day.date() if day else None))
 
 
 @app.command("monitoring-exporter")

@@ -297,11 +297,14 @@ def champion_move_refused(version: str) -> dict[str, int]:
     }
 
 
-def logged_rows(request_id: str) -> int:
+def logged_rows(request_id: str, dsn: str | None = None) -> int:
+    """How many rows of the prediction log carry `request_id` (0 while the table does not exist).
+    `dsn`: a libpq connection string; default the stack's published PostgreSQL."""
     import psycopg
 
-    password = os.environ.get("POSTGRES_FLIGHTPATH_PASSWORD", "flightpath")
-    dsn = f"host=127.0.0.1 port={port('PG', 5432)} dbname=flightpath user=flightpath password={password}"
+    if dsn is None:
+        password = os.environ.get("POSTGRES_FLIGHTPATH_PASSWORD", "flightpath")
+        dsn = f"host=127.0.0.1 port={port('PG', 5432)} dbname=flightpath user=flightpath password={password}"
     with psycopg.connect(dsn, connect_timeout=5) as conn:
         try:
             row = conn.execute("SELECT count(*) FROM predictions WHERE request_id = %s", (request_id,)).fetchone()

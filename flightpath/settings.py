@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     # (what most people write) are converted to it, anything else refused (`feast_redis_address`).
     redis_url: str = "localhost:6379"
     feature_service: str = "flight_delay_v1"
+    # Serving reads the views from features/contract.py and, before its first read, checks that the
+    # pipeline applied the repo: the registry file (<home>/feast/registry.db) names the feature
+    # service. Off where the registry is not on serving's disk (Kubernetes: it lives on the
+    # pipeline's volume); an empty store then shows as missing features, not as "not applied".
+    online_registry_check: bool = True
 
     # --- serving -------------------------------------------------------------------------------
     serve_host: str = "127.0.0.1"

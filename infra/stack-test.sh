@@ -7,7 +7,8 @@
 #   3. build, up on free ports (its own compose project: a user's `make up` stack is never touched),
 #      wait until every container is healthy;
 #   4. `flightpath stack trigger` (the demo DAG through Airflow's REST API) and `flightpath stack smoke`;
-#      (between 3's build and up: `flightpath k8s twin`, the k8s pod specs run under Docker);
+#      (between 3's build and up: `flightpath k8s twin`, the k8s workloads run under Docker: seeded,
+#      a prediction end to end, the daily CronJob's job);
 #   5. `down -v`, always, and a check that no container, network or volume of the project is left.
 # Prints the seconds of each phase.
 set -euo pipefail
@@ -86,8 +87,9 @@ done
 "${COMPOSE[@]}" build
 phase "build"
 # The Kubernetes pod specs, each run under Docker as its pod (user, read-only root, tmpfs emptyDirs,
-# limits) with the images just built: what the static checks of k8s/ cannot see.
-"$FLIGHTPATH" k8s twin
+# claims, limits) with the images just built, the seed Job, a prediction, the CronJob's job: what the
+# static checks of k8s/ cannot see. Third-party images: the stand-ins compose uses, if any.
+"$FLIGHTPATH" k8s twin --stand-ins
 phase "k8s twins"
 # Grafana has no Debian package: with local stand-ins its provisioning is checked statically only.
 services=$("${COMPOSE[@]}" config --services | grep -v '^grafana$' || true)

@@ -4,15 +4,20 @@ set -eu
 : "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}" "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}"
 export POSTGRES_USER POSTGRES_DB
 
-as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
-
 if [ "$(id -u)" = 0 ]; then
+  as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+  mkdir -p "$PGDATA"
   chown -R postgres:postgres "$PGDATA" /var/run/postgresql
-  chmod 700 "$PGDATA"
+else  # already the postgres user (a pod's runAsUser): PGDATA must be ours to create
+  as_postgres() { "$@"; }
+  mkdir -p "$PGDATA"
 fi
+chmod 700 "$PGDATA"
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-  pwfile=$(mktemp) && printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile" && chown postgres "$pwfile"
+  pwfile=$(mktemp)
+  printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
+  [ "$(id -u)" != 0 ] || chown postgres "$pwfile"
   as_postgres initdb --username="$POSTGRES_USER" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 \
     --encoding=UTF8 -D "$PGDATA" >/dev/null
   rm -f "$pwfile"
@@ -35,6 +40,8 @@ fi
 
 if [ "$1" = postgres ]; then
   shift
-  exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" -c listen_addresses='*' "$@"
+  set -- postgres -D "$PGDATA" -c listen_addresses='*' "$@"
+  [ "$(id -u)" != 0 ] || set -- setpriv --reuid=postgres --regid=postgres --init-groups "$@"
+  exec "$@"
 fi
 exec "$@"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -14,12 +15,14 @@ import time
 import types
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from features import contract, fast_online
 from features.fast_online import RESOLVE_RETRY_S, RedisOnlineReader, SqliteOnlineReader, reader_for
 from features.feast_online import OnlineFeatureReader
+from features.keys import entity_keys
 from features.materialize import materialize
 from features.online import PING_ENTITY, OnlineFeatures, OnlineStoreUnavailable, join_keys
 from features.store import apply_repo, feature_store
@@ -118,6 +121,20 @@ def test_a_store_never_applied_is_unavailable(settings: Settings) -> None:
     assert reader.ping() is False
     with pytest.raises(OnlineStoreUnavailable):
         reader.read([PING_ENTITY])
+
+
+def test_without_the_registry_check_a_filled_store_is_read_with_no_registry_file(
+    feature_store_home: Settings, tmp_path: Path
+) -> None:
+    """Kubernetes: serving never sees the pipeline's registry file; the contract names the views."""
+    home = tmp_path / "home"
+    shutil.copytree(feature_store_home.feast_dir, home / "feast")
+    (home / "feast" / "registry.db").unlink()
+    entity = entity_keys("JFK", "MIA", "N619AA", "AA", dt.datetime(2013, 1, 14, 9, 30))
+    with pytest.raises(OnlineStoreUnavailable, match="apply the feature repo first"):
+        reader_for(Settings(home=home)).read([entity])
+    [features] = reader_for(Settings(home=home, online_registry_check=False)).read([entity])
+    assert features.values["wx_temp"] is not None
 
 
 def test_a_missing_online_database_is_unavailable_not_created(store_copy) -> None:

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Env-name prefixes that belong to third-party images/tools rather than to flightpath.settings.
 THIRD_PARTY_ENV_PREFIXES = ("AIRFLOW__", "MLFLOW_", "POSTGRES_", "GF_", "REDIS_")
+OTHER_KNOWN_ENV = {"HOME", "PGDATA"}  # POSIX's; the postgres image's data folder
 
 INSTALL_HINTS = {
     "kubectl": "install kubectl (kustomize is built in)",
@@ -118,7 +119,7 @@ def check_env_name(settings_env_names: set[str]) -> Callable[[str], str | None]:
             return None
         if upper.startswith("FLIGHTPATH_"):
             return f"{name} is not a field of flightpath.settings.Settings"
-        if upper.startswith(THIRD_PARTY_ENV_PREFIXES):
+        if upper.startswith(THIRD_PARTY_ENV_PREFIXES) or upper in OTHER_KNOWN_ENV:
             return None
         prefixes = ", ".join(THIRD_PARTY_ENV_PREFIXES)
         return f"{name} is neither a Settings field nor a third-party variable ({prefixes})"
@@ -202,6 +203,12 @@ def pod_specs(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
+def pod_template(doc: dict[str, Any]) -> dict[str, Any]:
+    """The pod template (metadata + spec) of a workload; a CronJob's is its job template's."""
+    spec = doc["spec"]
+    return spec["jobTemplate"]["spec"]["template"] if doc["kind"] == "CronJob" else spec["template"]
+
+
 def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for ps in pod_specs(doc) for c in ps.get("initContainers", []) + ps.get("containers", [])]
 
@@ -242,6 +249,7 @@ def h() -> SimpleNamespace:
         flightpath_subcommands=flightpath_subcommands,
         overlay_dirs=overlay_dirs,
         pod_specs=pod_specs,
+        pod_template=pod_template,
         containers=containers,
         dockerfiles=dockerfiles,
         parse_dockerfile=parse_dockerfile,

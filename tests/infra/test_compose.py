@@ -237,8 +237,8 @@ def _without_build(node: Any) -> Any:
 
 def test_urls_point_at_services_and_databases_exist(compose: dict[str, Any], repo_root: Path) -> None:
     svcs = services(compose)
-    init = (repo_root / "infra" / "postgres" / "init" / "01-databases.sh").read_text()
-    created = set(re.findall(r"^create_db (\w+) ", init, flags=re.M))
+    init = (repo_root / "k8s" / "base" / "postgres-init" / "01-databases.sh").read_text()
+    created = set(re.findall(r"create_db (\w+) ", init))
     assert created == {"airflow", "mlflow", "flightpath"}, created
     # Build arguments (an index URL for pip) are build-time, outside the stack's network.
     urls = [interpolated(s) for s in strings(_without_build(compose)) if "://" in s]

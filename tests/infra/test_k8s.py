@@ -99,7 +99,7 @@ def test_every_pod_is_non_root_with_probes_and_resources(rendered_overlays, h) -
                 assert pod.get("automountServiceAccountToken") is False, f"{name}: {d['metadata']['name']}"
                 for c in pod["containers"]:
                     where = f"{name}: {d['metadata']['name']}/{c['name']}"
-                    if d["kind"] != "Job":  # a one-shot's health is its exit code
+                    if d["kind"] not in ("Job", "CronJob"):  # a one-shot's health is its exit code
                         assert c.get("readinessProbe") and c.get("livenessProbe"), where
                     assert c.get("resources", {}).get("limits", {}).get("memory"), where
                     sc = c.get("securityContext", {})
@@ -110,8 +110,9 @@ def test_every_pod_is_non_root_with_probes_and_resources(rendered_overlays, h) -
 
 def test_hpa_pdb_and_services_select_real_pods(rendered_overlays, h) -> None:
     for name, (_, docs) in rendered_overlays.items():
-        deployments = by_kind(docs, "Deployment")
-        pod_labels = {n: d["spec"]["template"]["metadata"]["labels"] for n, d in deployments.items()}
+        deployments = by_kind(docs, "Deployment") | by_kind(docs, "StatefulSet")
+        jobs = by_kind(docs, "Job") | by_kind(docs, "CronJob")  # clients only: no Service selects them
+        pod_labels = {n: h.pod_template(d)["metadata"]["labels"] for n, d in (deployments | jobs).items()}
 
         def selects(selector: dict[str, str], pod_labels=pod_labels) -> list[str]:
             return [n for n, labels in pod_labels.items() if selector.items() <= labels.items()]
@@ -158,7 +159,7 @@ def _ports_in(docs: list[dict[str, Any]], h) -> list[tuple[str, int, str]]:
                     (name, p["port"], "networkpolicy") for p in rule.get("ports", []) if isinstance(p["port"], int)
                 ]
         for pod in h.pod_specs(d):
-            annotations = d["spec"]["template"]["metadata"].get("annotations", {})
+            annotations = h.pod_template(d)["metadata"].get("annotations", {})
             if "prometheus.io/port" in annotations:
                 found.append((name, int(annotations["prometheus.io/port"]), "prometheus.io/port"))
             for c in pod["containers"]:

@@ -92,3 +92,31 @@ def test_a_replay_that_overlaps_its_training_window_is_refused(tmp_path: Path):
 
     with pytest.raises(ValueError, match="must start after the training window"):
         replay(_settings(tmp_path / "home"), TRAIN_END, REPLAY_END, train_start=TRAIN_START, train_end=TRAIN_END)
+
+
+# The Kubernetes jobs (pipelines/seed.py, pipelines/next_day.py) on the replayed home: last in this
+# module, since next-day moves the lake and the online store one day on.
+
+
+def test_seed_on_a_deployment_with_a_champion_changes_nothing(replayed: tuple[Settings, dict]):
+    from monitoring.reference import current_champion
+    from pipelines.seed import seed
+
+    s, _ = replayed
+    before = current_champion(s).version
+    result = seed(s, TRAIN_START, TRAIN_END)
+    assert result["seeded"] is False and result["champion"] == before == current_champion(s).version
+
+
+def test_next_day_runs_the_day_after_the_newest_in_the_lake(replayed: tuple[Settings, dict]):
+    from flightpath import lake
+    from pipelines.next_day import next_day
+
+    s, _ = replayed
+    result = next_day(s)
+    day = REPLAY_END + dt.timedelta(days=1)
+    assert result["day"] == day.isoformat()
+    assert max(lake.available_days(s.lake_dir, "curated", "flights")) == day
+    assert result["ingest"]["curated"] > 0 and result["batch_score"]["flights"] > 0
+    assert result["monitor"]["day"] == day.isoformat()
+    assert (s.reports_dir / "monitoring" / day.isoformat() / "summary.json").exists()
