@@ -19,7 +19,7 @@ TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 export COMPOSE_PROJECT_NAME ?= flightpath
 
-.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui monitor-day replay evidently-ui monitoring-exporter airflow airflow-backfill up down ps logs trigger smoke stack-test k8s-twin kind-up kind-down minikube-up minikube-down
+.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui monitor-day replay evidently-ui monitoring-exporter airflow airflow-backfill up down ps logs trigger smoke stack-test k8s-twin kind-up kind-down minikube-up minikube-down release-status release-compare release-promote release-abort
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -97,6 +97,18 @@ monitoring-exporter: $(STAMP) ## the monitoring verdict as Prometheus metrics on
 	$(VENV)/bin/flightpath monitoring-exporter
 
 AIRFLOW_ENV := export PATH="$(CURDIR)/$(VENV)/bin:$$PATH" && eval "$$($(PY) -m pipelines.airflow_env)"
+
+release-status: $(STAMP) ## staged release: which version is champion, which challenger, and the gate's word on each
+	$(VENV)/bin/flightpath release status
+
+release-compare: $(STAMP) ## champion vs challenger live answers from the prediction log (MINUTES=60)
+	$(VENV)/bin/flightpath release compare --minutes $(or $(MINUTES),60)
+
+release-promote: $(STAMP) ## end a staged release: champion := challenger (gate-passed, bytes and signature checked)
+	$(VENV)/bin/flightpath release promote
+
+release-abort: $(STAMP) ## end a staged release the other way: drop the challenger alias (canary pods leave the Service)
+	$(VENV)/bin/flightpath release abort
 
 airflow: $(STAMP) ## Airflow standalone (scheduler + UI on 127.0.0.1:8080, user admin) over the project DAGs
 	$(AIRFLOW_ENV) && exec airflow standalone

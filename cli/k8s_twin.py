@@ -49,8 +49,9 @@ OURS = ("flightpath-",)  # images this repository builds (the Makefile / compose
 STARTUP_GRACE_S = 10  # beyond the startup probe's own budget: docker start, image layers
 READY_BUDGET_S = 180  # serving turns ready once model sync fetched and verified the champion
 # Start order: the database and stores, the registry, its users, the seed (needs all of them),
-# serving (ready once seeded), then the CronJob's job (needs the seeded volume). Others go last.
-START_ORDER = ("postgres", "redis", "mlflow", "mlflow-users", "seed", "serving", "next-day")
+# serving and its canary (ready once seeded: the first version is champion and challenger), then
+# the CronJob's job (needs the seeded volume). Others go last.
+START_ORDER = ("postgres", "redis", "mlflow", "mlflow-users", "seed", "serving", "serving-canary", "next-day")
 WORKLOADS = ("Deployment", "StatefulSet", "Job", "CronJob")
 SERVERS = ("Deployment", "StatefulSet")
 

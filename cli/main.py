@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.k8s import app as k8s_app
+from cli.release import app as release_app
 from cli.stack import app as stack_app
 from flightpath import logs
 from flightpath.settings import get_settings
@@ -32,6 +33,7 @@ app = typer.Typer(
 
 app.add_typer(stack_app, name="stack")
 app.add_typer(k8s_app, name="k8s")
+app.add_typer(release_app, name="release")
 
 StartOpt = Annotated[
     dt.datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="first day (default: demo_start)")

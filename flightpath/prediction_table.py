@@ -13,6 +13,7 @@ who asked: "predict" (live, one flight), "score" (model inputs only, no flight k
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +127,16 @@ def insert_once(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
     return len(conn.execute(stmt, rows).all())
 
 
-def read_rows(url: str) -> list[dict[str, Any]]:
-    """All rows, oldest first (for tests and reports; monitoring reads a day at a time)."""
+def read_rows(url: str, since: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """All rows (or those answered at or after `since`, UTC), oldest first: for tests and reports;
+    monitoring reads a day at a time."""
     engine = make_engine(url)
+    query = sa.select(predictions).order_by(predictions.c.id)
+    if since is not None:
+        query = query.where(predictions.c.ts >= since)
     try:
         with engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(sa.select(predictions).order_by(predictions.c.id))]
+            return [dict(r._mapping) for r in conn.execute(query)]
     finally:
         engine.dispose()
 

@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     # serving are separate trust domains (Kubernetes: a Secret for one, a ConfigMap for the other).
     model_signing_key: Path | None = None
     model_verify_key: Path | None = None
+    # Releases (k8s/NOTES.md "Releases"). "direct": a version that passes the gate becomes champion
+    # at once. "staged": it stays `challenger` (served by canary or shadow pods) until
+    # `flightpath release promote`; the first version of all is promoted either way (nothing to
+    # compare it with, and nothing else to serve).
+    release: Literal["direct", "staged"] = "direct"
+    # The registry alias a serving process follows: champion, or challenger for a canary or shadow.
+    model_alias: Literal["champion", "challenger"] = "champion"
     # Promotion gate (training/registry.py, training/NOTES.md "Promotion gate"): a challenger may
     # lose at most gate_auc_tolerance ROC-AUC to the champion on the same window, at most
     # gate_slice_max_auc_drop on any origin/carrier/month slice with >= gate_slice_min_rows labelled

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flightpath.artifact import CHAMPION, MODEL_FILE, TAG_PREVIOUS_CHAMPION, TAG_SHA256
+from flightpath.artifact import MODEL_FILE, TAG_PREVIOUS_CHAMPION, TAG_SHA256
 from flightpath.atomic import atomic_path, write_text
 from flightpath.registry_access import download_version, registry_client
 from flightpath.settings import Settings
@@ -109,23 +109,30 @@ class ModelStore:
         return registry_client(self.settings.mlflow_tracking_uri)
 
     def champion(self) -> RegistryVersion:
-        """Resolve the champion alias. Raises NoChampion or RegistryUnavailable."""
+        """Resolve the alias this process follows (settings.model_alias: champion, or challenger on a
+        canary or shadow). Raises NoChampion or RegistryUnavailable."""
         from mlflow.exceptions import MlflowException
 
+        alias = self.settings.model_alias
         try:
-            mv = self._client().get_model_version_by_alias(self.name, CHAMPION)
+            mv = self._client().get_model_version_by_alias(self.name, alias)
         except MlflowException as exc:
             # MLflow answered "no such model" / "alias ... not found": reachable, nothing to serve.
             not_found = exc.error_code == "RESOURCE_DOES_NOT_EXIST" or (
                 exc.error_code == "INVALID_PARAMETER_VALUE" and "not found" in exc.message
             )
             if not_found:
-                raise NoChampion(f"no {CHAMPION!r} alias on registered model {self.name!r}: {exc.message}") from exc
+                raise NoChampion(f"no {alias!r} alias on registered model {self.name!r}: {exc.message}") from exc
             uri = self.settings.mlflow_tracking_uri
             raise RegistryUnavailable(f"MLflow at {uri}: {exc.message}") from exc
         except Exception as exc:  # connection errors, a broken store URI, ...
             raise RegistryUnavailable(f"MLflow at {self.settings.mlflow_tracking_uri}: {exc}") from exc
-        return RegistryVersion(self.name, str(mv.version), dict(mv.tags or {}), alias=CHAMPION)
+        tags = dict(mv.tags or {})
+        # A challenger is served (canary, shadow) only once the gate passed it: every new version
+        # is `challenger` first, the rejected ones included.
+        if alias == "challenger" and tags.get("gate.decision") not in ("staged", "promoted"):
+            raise NoChampion(f"challenger v{mv.version} of {self.name!r}: gate {tags.get('gate.decision')}, not served")
+        return RegistryVersion(self.name, str(mv.version), tags, alias=alias)
 
     def _download(self, rv: RegistryVersion, into: Path) -> bytes:
         try:

@@ -143,14 +143,95 @@ def register_and_promote(settings: Settings, run_id: str, frame: pd.DataFrame | 
     c.set_model_version_tag(
         name, version, "gate.checks", json.dumps({**decision.checks, **notes, "policy": asdict(policy_)})
     )
-    if passed:
-        if champion is not None and str(champion.version) != version:  # (a resumed run may have moved it)
-            c.set_model_version_tag(name, version, TAG_PREVIOUS_CHAMPION, str(champion.version))
-        c.set_registered_model_alias(name, CHAMPION, version)
+    staged = passed and settings.release == "staged" and champion is not None
+    if staged:
+        reasons.append("staged release: challenger until `flightpath release promote` (canary or shadow first)")
+    elif passed:
+        _move_champion(c, name, version, champion)
     # The decision is written last: its presence is what marks the registration as complete.
     c.set_model_version_tag(name, version, "gate.reason", "; ".join(reasons))
-    c.set_model_version_tag(name, version, "gate.decision", "promoted" if passed else "rejected")
+    c.set_model_version_tag(
+        name, version, "gate.decision", "staged" if staged else "promoted" if passed else "rejected"
+    )
     return {**_describe(c, settings, version), "already_registered": False, "resumed": resumed}
+
+
+def _move_champion(c: MlflowClient, name: str, version: str, champion: Any) -> None:
+    """`champion` -> version, remembering the one it replaces (the lineage rollback follows)."""
+    if champion is not None and str(champion.version) != version:  # (a resumed run may have moved it)
+        c.set_model_version_tag(name, version, TAG_PREVIOUS_CHAMPION, str(champion.version))
+    c.set_registered_model_alias(name, CHAMPION, version)
+
+
+def _verified_bytes(settings: Settings, c: MlflowClient, version: str, then: str) -> None:
+    """The stored model of `version` matches its checksum and signature, else RegistryError saying `then`."""
+    name = settings.model_name
+    target = c.get_model_version(name, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        stored = sha256_hex(download_model(settings, version, Path(tmp)).read_bytes())
+    if not target.tags.get(TAG_SHA256) or stored != target.tags[TAG_SHA256]:
+        raise RegistryError(
+            f"v{version} of {name}: stored model.onnx sha256 {stored} != its {TAG_SHA256} tag "
+            f"{target.tags.get(TAG_SHA256)}: {then}"
+        )
+    try:  # serving would refuse it: moving an alias there would only make every replica a stand-in
+        verify_version(settings, name, version, stored, dict(target.tags))
+    except SignatureError as exc:
+        raise RegistryError(f"{exc}: {then}") from exc
+
+
+def release_promote(settings: Settings) -> dict[str, Any]:
+    """Move `champion` to the `challenger` after a staged release (canary or shadow) looked right.
+
+    Only a challenger the gate passed ("staged" or "promoted") can be promoted; its bytes are checked
+    again, as for a rollback. Returns {"model_name", "from_version", "to_version", "champion"}.
+    """
+    configure_mlflow(settings)
+    c = client(settings)
+    name = settings.model_name
+    challenger = version_by_alias(c, name, CHALLENGER)
+    if challenger is None:
+        raise RegistryError(f"{name} has no challenger to promote")
+    version = str(challenger.version)
+    decision = challenger.tags.get("gate.decision")
+    if decision not in ("staged", "promoted"):
+        raise RegistryError(f"challenger v{version} of {name} did not pass the gate ({decision}): not promoted")
+    champion = version_by_alias(c, name, CHAMPION)
+    if champion is not None and str(champion.version) == version:
+        return {"model_name": name, "from_version": version, "to_version": version, "champion": version}
+    _verified_bytes(settings, c, version, f"not promoted, champion stays v{champion and champion.version}")
+    _move_champion(c, name, version, champion)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    c.set_model_version_tag(name, version, "released", f"champion after a staged release at {now}")
+    return {
+        "model_name": name,
+        "from_version": str(champion.version) if champion else None,
+        "to_version": version,
+        "champion": version,
+    }
+
+
+def release_abort(settings: Settings) -> dict[str, Any]:
+    """End a staged release without promoting: the `challenger` alias goes, so canary and shadow pods
+    have nothing to serve and turn unready (out of the Service); the champion never moved.
+    Returns {"model_name", "aborted_version", "champion"}."""
+    configure_mlflow(settings)
+    c = client(settings)
+    name = settings.model_name
+    challenger = version_by_alias(c, name, CHALLENGER)
+    champion = version_by_alias(c, name, CHAMPION)
+    if challenger is None:
+        raise RegistryError(f"{name} has no challenger: no release to abort")
+    if champion is not None and str(champion.version) == str(challenger.version):
+        raise RegistryError(f"challenger v{challenger.version} is the champion: use `make rollback` instead")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    c.delete_registered_model_alias(name, CHALLENGER)
+    c.set_model_version_tag(name, str(challenger.version), "release_aborted", f"challenger alias removed at {now}")
+    return {
+        "model_name": name,
+        "aborted_version": str(challenger.version),
+        "champion": str(champion.version) if champion else None,
+    }
 
 
 def rollback(settings: Settings) -> dict[str, Any]:
@@ -177,21 +258,11 @@ def rollback(settings: Settings) -> dict[str, Any]:
     if not previous:
         raise RegistryError(f"champion v{current.version} of {name} has no previous_champion: nothing to roll back to")
     try:
-        target = c.get_model_version(name, previous)
+        c.get_model_version(name, previous)
     except MlflowException as exc:
         raise RegistryError(f"previous champion v{previous} of {name} is gone: {exc}") from exc
     # Verify the bytes before they serve again: a rollback is the moment nobody looks at the model.
-    with tempfile.TemporaryDirectory() as tmp:
-        stored = sha256_hex(download_model(settings, previous, Path(tmp)).read_bytes())
-    if not target.tags.get(TAG_SHA256) or stored != target.tags[TAG_SHA256]:
-        raise RegistryError(
-            f"v{previous} of {name}: stored model.onnx sha256 {stored} != its {TAG_SHA256} tag "
-            f"{target.tags.get(TAG_SHA256)}: not rolled back, champion stays v{current.version}"
-        )
-    try:  # serving would refuse it: moving champion there would only make every replica a stand-in
-        verify_version(settings, name, previous, stored, dict(target.tags))
-    except SignatureError as exc:
-        raise RegistryError(f"{exc}: not rolled back, champion stays v{current.version}") from exc
+    _verified_bytes(settings, c, previous, f"not rolled back, champion stays v{current.version}")
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     c.set_registered_model_alias(name, CHAMPION, previous)
     c.set_model_version_tag(name, str(current.version), "rolled_back", f"champion moved back to v{previous} at {now}")

@@ -119,13 +119,15 @@ def test_hpa_pdb_and_services_select_real_pods(rendered_overlays, h) -> None:
 
         for svc_name, svc in by_kind(docs, "Service").items():
             targets = selects(svc["spec"]["selector"])
-            assert targets == [svc_name], f"{name}: Service {svc_name} selects {targets}"
+            # serving's Service also sends a share to its canary (k8s/base/serving-canary)
+            expected = [svc_name, f"{svc_name}-canary"] if f"{svc_name}-canary" in deployments else [svc_name]
+            assert targets == expected, f"{name}: Service {svc_name} selects {targets}"
             ports = {p["name"] for c in h.containers(deployments[svc_name]) for p in c.get("ports", [])}
             for port in svc["spec"]["ports"]:
                 if isinstance(port["targetPort"], str):
                     assert port["targetPort"] in ports, f"{name}: {svc_name} targets unknown port {port['targetPort']}"
         pdb = by_kind(docs, "PodDisruptionBudget")["serving"]
-        assert selects(pdb["spec"]["selector"]["matchLabels"]) == ["serving"]
+        assert selects(pdb["spec"]["selector"]["matchLabels"]) == ["serving", "serving-canary"]  # both tracks
         hpa = by_kind(docs, "HorizontalPodAutoscaler")["serving"]
         assert hpa["spec"]["scaleTargetRef"]["name"] == "serving" and hpa["spec"]["minReplicas"] >= 2
         for np in by_kind(docs, "NetworkPolicy").values():
@@ -276,9 +278,27 @@ def test_commands_name_real_cli_subcommands(rendered_overlays, cli_command_names
                 used += [(c["name"], s) for s in h.flightpath_subcommands(c.get("command", []) + c.get("args", []))]
                 if c["name"] == "serving":
                     serving_commands.append(c.get("command"))
-        assert serving_commands == [["python", "-m", "serving"]], f"{name}: serving runs `python -m serving`"
+        assert serving_commands and all(c == ["python", "-m", "serving"] for c in serving_commands), (
+            f"{name}: serving runs `python -m serving`"
+        )
         unknown = [u for u in used if u[1] not in cli_command_names]
         assert not unknown, f"{name}: not registered on cli.main:app {sorted(cli_command_names)}: {unknown}"
+
+
+def test_the_canary_is_the_serving_pod_following_the_challenger(rendered_overlays) -> None:
+    """One pod spec, two tracks: the canary may differ only where it must, or the comparison is unfair."""
+    import copy
+
+    for name, (_, docs) in rendered_overlays.items():
+        stable, canary = (copy.deepcopy(by_kind(docs, "Deployment")[n]) for n in ("serving", "serving-canary"))
+        assert canary["spec"]["replicas"] == 1 < stable["spec"]["replicas"], name
+        for d, track in ((stable, "stable"), (canary, "canary")):
+            assert d["spec"]["selector"]["matchLabels"]["flightpath.io/track"] == track
+            assert d["spec"]["template"]["metadata"]["labels"].pop("flightpath.io/track") == track
+            del d["spec"]["selector"], d["spec"]["replicas"], d["metadata"]
+        env = canary["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert env.pop() == {"name": "FLIGHTPATH_MODEL_ALIAS", "value": "challenger"}, name
+        assert canary == stable, f"{name}: the canary's pod differs from serving's"
 
 
 # Seconds the prediction-log flush and process exit get after the graceful shutdown, at least.

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from serving_fakes import (
     BIAS,
+    MODEL_NAME,
     STORE_VALUES,
     THRESHOLD,
     build_model,
@@ -103,6 +104,22 @@ def test_model_that_does_not_output_probabilities_is_refused(serving_settings, r
 def test_no_champion_alias_is_not_a_registry_outage(serving_settings, registry):
     registry.register(build_model(), champion=False)
     with pytest.raises(NoChampion):
+        ModelStore(serving_settings).load_champion()
+
+
+def test_a_canary_serves_the_challenger_only_once_the_gate_passed_it(serving_settings, registry):
+    version = registry.register(build_model(), champion=False)
+    client = registry.client()
+    client.set_registered_model_alias(MODEL_NAME, "challenger", version)
+    canary = ModelStore(serving_settings.model_copy(update={"model_alias": "challenger"}))
+    for decision in (None, "rejected"):  # every new version is challenger first, rejected ones too
+        if decision:
+            client.set_model_version_tag(MODEL_NAME, version, "gate.decision", decision)
+        with pytest.raises(NoChampion, match=f"gate {decision}, not served"):
+            canary.load_champion()
+    client.set_model_version_tag(MODEL_NAME, version, "gate.decision", "staged")
+    assert canary.load_champion().version == version
+    with pytest.raises(NoChampion):  # the champion alias was never set
         ModelStore(serving_settings).load_champion()
 
 

@@ -215,3 +215,87 @@ def test_a_parity_failure_stops_the_pipeline_and_cannot_be_registered(
     with pytest.raises(RegistryError, match="only parity-checked ONNX models are registered"):
         register_and_promote(settings, failed[0].info.run_id)
     assert champion_version(settings) == "1"  # nothing moved
+
+
+# --- staged releases (settings.release = "staged"): last in this module, they move the aliases ---
+
+
+@dataclass
+class Staged:
+    home: Path
+    before: str | None
+    registered: dict[str, Any]
+    champion_after_register: str | None
+    aborted: dict[str, Any]
+    challenger_after_abort: str | None
+    promoted: dict[str, Any]
+    champion_after_promote: str | None
+    tags: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def staged(story: Story, training_frame: pd.DataFrame) -> Staged:
+    from flightpath.artifact import CHALLENGER
+    from training.registry import release_abort, release_promote
+
+    settings = training_settings(
+        story.settings.home, release="staged", ensemble_size=3, gate_latency_max_ratio=3.0, seed=29
+    )
+    before = champion_version(settings)
+    run_id = train_and_export(settings, training_frame)["run_id"]
+    registered = register_and_promote(settings, run_id, training_frame)
+    after_register = champion_version(settings)
+    aborted = release_abort(settings)
+    c = client(settings)
+    try:
+        after_abort: str | None = str(c.get_model_version_by_alias(settings.model_name, CHALLENGER).version)
+    except mlflow.exceptions.MlflowException:
+        after_abort = None
+    # As a new registration of a gate-passed version would: it is challenger again.
+    c.set_registered_model_alias(settings.model_name, CHALLENGER, registered["version"])
+    promoted = release_promote(settings)
+    tags = dict(c.get_model_version(settings.model_name, registered["version"]).tags)
+    return Staged(
+        settings.home,
+        before,
+        registered,
+        after_register,
+        aborted,
+        after_abort,
+        promoted,
+        champion_version(settings),
+        tags,
+    )
+
+
+def test_a_staged_release_keeps_the_champion_until_promoted(staged: Staged) -> None:
+    assert staged.registered["decision"] == "staged", staged.registered["reason"]
+    assert "flightpath release promote" in staged.registered["reason"]
+    assert staged.champion_after_register == staged.before  # the gate passed it, champion did not move
+    assert staged.promoted["from_version"] == staged.before
+    assert staged.promoted["to_version"] == staged.registered["version"] == staged.champion_after_promote
+    assert staged.tags["previous_champion"] == staged.before  # `make rollback` goes back from here
+    assert "released" in staged.tags
+
+
+def test_aborting_a_staged_release_drops_only_the_challenger(staged: Staged) -> None:
+    assert staged.aborted == {
+        "model_name": "flight-delay",
+        "aborted_version": staged.registered["version"],
+        "champion": staged.before,
+    }
+    assert staged.challenger_after_abort is None
+    assert "release_aborted" in staged.tags
+
+
+def test_release_commands_refuse_what_they_cannot_do(staged: Staged) -> None:
+    from training.registry import release_abort, release_promote
+
+    settings = training_settings(staged.home, release="staged")
+    with pytest.raises(RegistryError, match="is the champion: use `make rollback`"):
+        release_abort(settings)  # challenger == champion after the promotion
+    c = client(settings)
+    worse = next(v for v in c.search_model_versions("name='flight-delay'") if v.tags.get("gate.decision") == "rejected")
+    c.set_registered_model_alias(settings.model_name, "challenger", worse.version)
+    with pytest.raises(RegistryError, match="did not pass the gate"):
+        release_promote(settings)
