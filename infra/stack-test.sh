@@ -16,7 +16,9 @@ cd "$(dirname "$0")/.."
 
 FLIGHTPATH=${FLIGHTPATH:-.venv/bin/flightpath}
 PY=${PY:-.venv/bin/python}
-export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-flightpath-stacktest}
+# Its own project, whatever COMPOSE_PROJECT_NAME says: the Makefile exports `flightpath` (the user's
+# `make up` stack) for every target, and `down -v` below must never reach that stack's volumes.
+export COMPOSE_PROJECT_NAME=${STACK_TEST_PROJECT:-flightpath-stacktest}
 WAIT_S=${STACK_WAIT_S:-600}
 
 t0=$(date +%s)
