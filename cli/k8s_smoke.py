@@ -56,3 +56,28 @@ def smoke(serving: str, log_dsn: str | None, timeout: float = 120) -> list[str]:
         )
         said.append("PostgreSQL: the prediction's row is in the log")
     return said
+
+
+def logged_sources(request_id: str, dsn: str) -> list[str]:
+    """flags.source of each row of the prediction log carrying `request_id` (sorted)."""
+    import psycopg
+
+    with psycopg.connect(dsn, connect_timeout=5) as conn:
+        rows = conn.execute("SELECT flags->>'source' FROM predictions WHERE request_id = %s", (request_id,)).fetchall()
+    return sorted(str(r[0]) for r in rows)
+
+
+def shadow_smoke(serving: str, log_dsn: str, timeout: float = 120) -> list[str]:
+    """A live prediction is answered, copied to the shadow, and both answers are in the log."""
+    import uuid
+
+    request_id = f"shadow-smoke-{uuid.uuid4().hex[:8]}"
+    answer = httpx.post(f"{serving}/v1/predict", json=SAMPLE_FLIGHT, headers={"x-request-id": request_id}, timeout=10)
+    if answer.status_code != 200:
+        raise FlightpathError(f"/v1/predict: {answer.status_code} {answer.text}")
+    _until(
+        lambda: logged_sources(request_id, log_dsn) == ["predict", "shadow"],
+        timeout,
+        lambda: f"rows of {request_id}: {logged_sources(request_id, log_dsn)} (want a live and a shadow one)",
+    )
+    return [f"shadow: request {request_id} answered live, copied to the shadow, both answers in the log"]

@@ -41,7 +41,7 @@ import httpx
 import yaml
 
 from cli.k8s_keys import ensure_keypair, signing_objects
-from cli.k8s_smoke import smoke
+from cli.k8s_smoke import shadow_smoke, smoke
 from flightpath.errors import FlightpathError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,9 @@ READY_BUDGET_S = 180  # serving turns ready once model sync fetched and verified
 # Start order: the database and stores, the registry, its users, the seed (needs all of them),
 # serving and its canary (ready once seeded: the first version is champion and challenger), then
 # the CronJob's job (needs the seeded volume). Others go last.
-START_ORDER = ("postgres", "redis", "mlflow", "mlflow-users", "seed", "serving", "serving-canary", "next-day")
+START_ORDER = (
+    "postgres", "redis", "mlflow", "mlflow-users", "seed", "serving", "serving-canary", "serving-shadow", "next-day",
+)  # fmt: skip
 WORKLOADS = ("Deployment", "StatefulSet", "Job", "CronJob")
 SERVERS = ("Deployment", "StatefulSet")
 
@@ -452,6 +454,14 @@ def run_twins(overlay: str, image_map: dict[str, str] | None = None, *, keep: bo
                         log_dsn(docs, _published(postgres, 5432)),
                     )
                     results.append({"name": "smoke", "kind": "check", "passed": said})
+            by_name = {t.name: c for t, c in started}
+            if "serving-shadow" in by_name:  # the live pods copy each answer to it: both in the log
+                serving = next(t for t, _ in started if t.name == "serving")
+                said = shadow_smoke(
+                    f"http://127.0.0.1:{_published(by_name['serving'], serving.ports['http'])}",
+                    log_dsn(docs, _published(by_name["postgres"], 5432)),
+                )
+                results.append({"name": "shadow", "kind": "check", "passed": said})
             for twin, container in started:  # still running: nothing it needed was missing
                 state = json.loads(_docker("inspect", container).stdout)[0]["State"]
                 if not state["Running"]:

@@ -183,6 +183,12 @@ class Settings(BaseSettings):
     # A worker starts a new segment at this size (or after 30 s); the shipper can delete a segment
     # only once its worker moved on, so on a small disk smaller segments give space back sooner.
     prediction_spool_segment_kb: int = Field(4096, ge=16)
+    # Shadow releases (serving/shadow_mirror.py): live pods copy each answered request to shadow_url
+    # (at most shadow_max_in_flight at once, the rest dropped); a process with serving_role
+    # "shadow" logs its answers as source "shadow", never read by monitoring as live traffic.
+    shadow_url: str | None = None
+    shadow_max_in_flight: int = Field(32, ge=1)
+    serving_role: Literal["live", "shadow"] = "live"
     # A request body above this is a 413, refused before it is read (a batch of 1000 flights is ~150 KiB).
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     # The whole body must arrive within this many seconds of the request's start (else 408): a slow

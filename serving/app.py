@@ -117,6 +117,12 @@ def create_app(
         description=_description(),
         lifespan=lifespan,
     )
+    if settings.shadow_url:  # innermost: it sees the body the route read and the status it answered
+        from serving.shadow_mirror import ShadowMirror
+
+        app.add_middleware(
+            ShadowMirror, url=settings.shadow_url, metrics=metrics, max_in_flight=settings.shadow_max_in_flight
+        )
     # Added last = outermost: Observability sees (and counts) the 413s and 503s Limits answers.
     app.add_middleware(
         LimitsMiddleware,

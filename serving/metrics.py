@@ -260,6 +260,12 @@ class ServingMetrics:
             ["view"],
             registry=r,
         )
+        self.shadow_requests = Counter(
+            "flightpath_shadow_requests",
+            "Copies of answered requests sent to the shadow service (serving/shadow_mirror.py), by outcome",
+            ["outcome"],
+            registry=r,
+        )
 
     def set_model(self, name: str, version: str, sha256: str, source: str, *, stand_in: bool = False) -> None:
         self._retire_model_info()

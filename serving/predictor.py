@@ -64,7 +64,7 @@ def predict_flights(
         unknown = _unknown(model, row.inputs, m)
         m.prediction_score.observe(probability)
         flags = {
-            "source": "predict",
+            "source": "shadow" if runtime.settings.serving_role == "shadow" else "predict",
             "degraded": row.degraded,
             "degraded_reason": row.degraded_reason,
             "missing": row.missing,
@@ -136,7 +136,12 @@ def score_row(raw: dict[str, Any], *, model: LoadedModel, runtime: Runtime, requ
             model_version=model.version,
             inputs=raw,
             features=raw,
-            flags={"source": "score", "degraded": False, "missing": missing, "unknown_categories": unknown},
+            flags={
+                "source": "shadow" if runtime.settings.serving_role == "shadow" else "score",
+                "degraded": False,
+                "missing": missing,
+                "unknown_categories": unknown,
+            },
             probability=probability,
             latency_ms=latency_ms,
         )

@@ -33,6 +33,7 @@ def test_every_workload_is_twinned_in_start_order(docs):
         ("Job", "seed"),  # needs all three and the users
         ("Deployment", "serving"),  # ready only once seeded
         ("Deployment", "serving-canary"),  # the first version is champion and challenger
+        ("Deployment", "serving-shadow"),
         ("CronJob", "next-day"),  # needs the seeded volume
     ]
 

@@ -285,20 +285,41 @@ def test_commands_name_real_cli_subcommands(rendered_overlays, cli_command_names
         assert not unknown, f"{name}: not registered on cli.main:app {sorted(cli_command_names)}: {unknown}"
 
 
-def test_the_canary_is_the_serving_pod_following_the_challenger(rendered_overlays) -> None:
-    """One pod spec, two tracks: the canary may differ only where it must, or the comparison is unfair."""
+@pytest.mark.parametrize(
+    ("track", "name_label", "env"),
+    [
+        ("canary", "serving", {"FLIGHTPATH_MODEL_ALIAS": "challenger", "FLIGHTPATH_SHADOW_URL": ""}),
+        (
+            "shadow",
+            "serving-shadow",  # outside the live Service, the PDB and serving's NetworkPolicy
+            {"FLIGHTPATH_MODEL_ALIAS": "challenger", "FLIGHTPATH_SERVING_ROLE": "shadow", "FLIGHTPATH_SHADOW_URL": ""},
+        ),
+    ],
+)
+def test_canary_and_shadow_are_the_serving_pod_following_the_challenger(
+    rendered_overlays, track: str, name_label: str, env: dict[str, str]
+) -> None:
+    """One pod spec, three tracks: the others may differ only where they must, or the comparison is unfair."""
     import copy
 
     for name, (_, docs) in rendered_overlays.items():
-        stable, canary = (copy.deepcopy(by_kind(docs, "Deployment")[n]) for n in ("serving", "serving-canary"))
-        assert canary["spec"]["replicas"] == 1 < stable["spec"]["replicas"], name
-        for d, track in ((stable, "stable"), (canary, "canary")):
-            assert d["spec"]["selector"]["matchLabels"]["flightpath.io/track"] == track
-            assert d["spec"]["template"]["metadata"]["labels"].pop("flightpath.io/track") == track
+        stable, other = (copy.deepcopy(by_kind(docs, "Deployment")[n]) for n in ("serving", f"serving-{track}"))
+        assert other["spec"]["replicas"] == 1 < stable["spec"]["replicas"], name
+        assert other["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == name_label
+        for d, t in ((stable, "stable"), (other, track)):
+            assert d["spec"]["selector"]["matchLabels"]["flightpath.io/track"] == t
+            labels = d["spec"]["template"]["metadata"]["labels"]
+            assert labels.pop("flightpath.io/track") == t
+            labels.pop("app.kubernetes.io/name")
             del d["spec"]["selector"], d["spec"]["replicas"], d["metadata"]
-        env = canary["spec"]["template"]["spec"]["containers"][0]["env"]
-        assert env.pop() == {"name": "FLIGHTPATH_MODEL_ALIAS", "value": "challenger"}, name
-        assert canary == stable, f"{name}: the canary's pod differs from serving's"
+        stable_env = stable["spec"]["template"]["spec"]["containers"][0]["env"]
+        other_env = other["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert {"name": "FLIGHTPATH_SHADOW_URL", "value": "http://serving-shadow:8000"} in stable_env
+        changed = {e["name"]: e["value"] for e in other_env if e not in stable_env}
+        assert changed == env, name
+        other["spec"]["template"]["spec"]["containers"][0]["env"] = [e for e in other_env if e["name"] not in env]
+        stable["spec"]["template"]["spec"]["containers"][0]["env"] = [e for e in stable_env if e["name"] not in env]
+        assert other == stable, f"{name}: the {track}'s pod differs from serving's"
 
 
 # Seconds the prediction-log flush and process exit get after the graceful shutdown, at least.
