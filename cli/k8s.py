@@ -81,3 +81,19 @@ def smoke(
 
     for line in run_smoke(serving.rstrip("/"), log_dsn, timeout):
         typer.echo(line)
+
+
+@app.command()
+def load(
+    url: Annotated[str, typer.Option(help="the service's base URL")] = "http://127.0.0.1:8000",
+    seconds: Annotated[float, typer.Option(min=1)] = 300,
+    concurrency: Annotated[int, typer.Option(min=1)] = 32,
+    context: Annotated[str | None, typer.Option(help="kubectl context: show the HPA beside the load")] = None,
+) -> None:
+    """Drive /v1/predict and show, every 5 s, throughput and latency beside the HPA's replicas."""
+    from cli.k8s_load import drive, hpa_status
+
+    total = drive(url, seconds, concurrency, hpa=lambda: hpa_status(context), echo=typer.echo)
+    typer.echo(f"total: {total.answered} answered, {total.errors} errors in {seconds:.0f} s")
+    if total.answered == 0:
+        raise typer.Exit(code=1)

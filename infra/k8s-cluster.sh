@@ -31,6 +31,7 @@ NS=flightpath
 FLIGHTPATH=${FLIGHTPATH:-.venv/bin/flightpath}
 STATE=${FLIGHTPATH_HOME:-.flightpath}/k8s
 SEED_TIMEOUT_S=${SEED_TIMEOUT_S:-2400}
+METRICS_SERVER_VERSION=v0.7.2
 
 # --- 1. tools ---------------------------------------------------------------------------------------
 need() {  # need TOOL WHERE-TO-GET-IT
@@ -71,7 +72,15 @@ step() { echo "== $flavour-up: $*"; }
 # --- 2. cluster -------------------------------------------------------------------------------------
 step "cluster $CLUSTER"
 case "$flavour" in
-  kind) kind get clusters 2>/dev/null | grep -qx "$CLUSTER" || kind create cluster --name "$CLUSTER" --config infra/kind-config.yaml ;;
+  kind)
+    kind get clusters 2>/dev/null | grep -qx "$CLUSTER" || kind create cluster --name "$CLUSTER" --config infra/kind-config.yaml
+    # metrics-server: the HPA's CPU numbers (kind ships none; its kubelets' certificates are self-signed)
+    if ! kubectl --context "$CONTEXT" -n kube-system get deployment metrics-server >/dev/null 2>&1; then
+      kubectl --context "$CONTEXT" apply -f "https://github.com/kubernetes-sigs/metrics-server/releases/download/$METRICS_SERVER_VERSION/components.yaml"
+      kubectl --context "$CONTEXT" -n kube-system patch deployment metrics-server --type=json \
+        -p '[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--kubelet-insecure-tls"}]'
+    fi
+    ;;
   minikube)
     minikube -p "$CLUSTER" status >/dev/null 2>&1 || minikube start -p "$CLUSTER" --cpus 4 --memory 8g
     minikube -p "$CLUSTER" addons enable metrics-server >/dev/null  # the HPA's CPU numbers
