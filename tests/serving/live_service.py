@@ -46,11 +46,13 @@ class Outcome:
 
 @dataclass
 class Load:
-    """CLIENT_THREADS threads posting `path` back to back until stopped; one outcome list per thread."""
+    """CLIENT_THREADS threads posting `path` back to back until stopped (or `pause_s` apart); one
+    outcome list per thread."""
 
     base: str
     json: dict
     path: str = "/v1/predict"
+    pause_s: float = 0.0
     per_thread: list[list[Outcome]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -68,6 +70,8 @@ class Load:
                     continue
                 body = r.json() if r.headers.get("content-type", "").startswith("application/json") else None
                 out.append(Outcome(sent, r.status_code, body, request_id=request_id))
+                if self.pause_s:
+                    time.sleep(self.pause_s)
 
     def __enter__(self) -> Load:
         for _ in range(CLIENT_THREADS):

@@ -174,7 +174,10 @@ def test_a_full_disk_under_the_spool_is_answered_through_and_recovers_by_itself(
             "FLIGHTPATH_PREDICTION_SPOOL_SEGMENT_KB": "128",
         }
         with serve(tmp_path / "home", champion_registry, prefix=_private_tmpfs(spool, "1m"), **env) as svc:
-            with Load(svc.base, FLIGHT) as load:
+            # Paced: a 1 MiB disk drains about 1 MiB per retry second once the database is back, and
+            # the memory backlog holds 10k rows; a back-to-back load on a fast machine (~2,000 rows/s,
+            # seen in CI) outgrows both, which no spool on such a disk could survive. ~750 rows/s at most.
+            with Load(svc.base, FLIGHT, pause_s=0.004) as load:
                 wait_for(lambda: readyz(svc)["prediction_log"]["ok"] is False, 60, "the spool to fill the disk")
                 time.sleep(2)
                 full = readyz(svc)["prediction_log"]
