@@ -268,7 +268,7 @@ class RedisOnlineReader(_Reader):
 
     def _redis(self) -> Any:
         if self._client is None:
-            self._client = _redis_client(self._settings.redis_url)
+            self._client = _redis_client(self._settings.redis_url, cluster=self._settings.redis_type == "redis_cluster")
         return self._client
 
     def _fetch(self, views: list[_View], rows: list[dict[str, str]]) -> dict[str, list[_Row]]:
@@ -292,27 +292,38 @@ class RedisOnlineReader(_Reader):
         return out
 
 
-def _redis_client(url: str) -> Any:
-    """redis-py client from Feast's connection string ("host:port,key=value,..."), failing fast
-    like the Feast path (features.online.REDIS_CLIENT_OPTIONS: 0.5 s timeouts, no retries)."""
+def _redis_client(url: str, cluster: bool = False) -> Any:
+    """redis-py client from Feast's connection string ("host:port[,host:port...],key=value,..."),
+    failing fast like the Feast path (features.online.REDIS_CLIENT_OPTIONS: 0.5 s timeouts, no
+    retries). With `cluster`, a RedisCluster that starts from the listed nodes: the pipeline of
+    HMGETs is then split by hash slot and sent to each shard in parallel round trips."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    first, *options = [p.strip() for p in url.split(",")]
-    host, _, port = first.partition(":")
-    kwargs: dict[str, Any] = {"host": host or "localhost", "port": int(port or 6379)}
-    opts = {**REDIS_CLIENT_OPTIONS, **dict(o.split("=", 1) for o in options if "=" in o)}
+    parts = [p.strip() for p in url.split(",")]
+    nodes = [p.rpartition(":") for p in parts if "=" not in p]
+    options = [p for p in parts if "=" in p]
+    kwargs: dict[str, Any] = {}
+    opts = {**REDIS_CLIENT_OPTIONS, **dict(o.split("=", 1) for o in options)}
     kwargs["socket_timeout"] = float(opts.pop("socket_timeout"))
     kwargs["socket_connect_timeout"] = float(opts.pop("socket_connect_timeout"))
     opts.pop("retry", None)
     kwargs["retry"] = Retry(NoBackoff(), 0)
     if "password" in opts:
         kwargs["password"] = opts.pop("password")
-    if "db" in opts:
-        kwargs["db"] = int(opts.pop("db"))
     if opts.pop("ssl", "false").lower() == "true":
         kwargs["ssl"] = True
+    if cluster:
+        from redis.cluster import ClusterNode, RedisCluster
+
+        startup = [ClusterNode(host or "localhost", int(port or 6379)) for host, _, port in nodes]
+        # A cluster has one database; a db=N option is meaningless there.
+        return RedisCluster(startup_nodes=startup, **kwargs)
+    host, _, port = nodes[0]
+    kwargs.update(host=host or "localhost", port=int(port or 6379))
+    if "db" in opts:
+        kwargs["db"] = int(opts.pop("db"))
     return redis.Redis(**kwargs)
 
 

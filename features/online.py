@@ -73,6 +73,9 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
     return (
         redis.exceptions.ConnectionError,
         redis.exceptions.TimeoutError,
+        # A Redis Cluster with no reachable node, or with slots no live shard serves.
+        redis.exceptions.RedisClusterException,
+        redis.exceptions.ClusterDownError,
         sqlite3.OperationalError,
         sqlite3.DatabaseError,
         ConnectionError,

@@ -6,7 +6,8 @@
 
 Offline store: duckdb (the dask `file` store exploded and silently dropped rows on our joins,
 see docs/design.md, stack facts). Online store: SQLite under settings.feast_dir, or Redis when
-settings.online_store == "redis". Registry: one file under settings.feast_dir.
+settings.online_store == "redis" (a Redis Cluster with settings.redis_type). Registry: one file
+under settings.feast_dir.
 
 `import feast` costs 6-10 s, so it happens inside functions, never at module import.
 """
@@ -51,7 +52,7 @@ def store_config(settings: Settings, project: str = PROJECT, fail_fast: bool = F
     """
     if settings.online_store == "redis":
         url = redis_connection_string(settings.redis_url) if fail_fast else settings.redis_url
-        online: dict[str, Any] = {"type": "redis", "connection_string": url}
+        online: dict[str, Any] = {"type": "redis", "connection_string": url, "redis_type": settings.redis_type}
     else:
         online = {"type": "sqlite", "path": str(settings.feast_dir.resolve() / "online.db")}
     return {

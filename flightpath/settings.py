@@ -37,7 +37,9 @@ def feast_redis_address(url: str) -> str:
     """
     from urllib.parse import unquote, urlsplit
 
-    forms = "host:port[,password=...,db=N,ssl=true], redis://[:password@]host[:port][/db] or rediss://..."
+    forms = (
+        "host:port[,host:port...][,password=...,db=N,ssl=true], redis://[:password@]host[:port][/db] or rediss://..."
+    )
     url = url.strip()
     if "://" in url:
         parts = urlsplit(url)
@@ -59,10 +61,16 @@ def feast_redis_address(url: str) -> str:
         if parts.scheme == "rediss":
             options.append("ssl=true")
         return ",".join(options)
-    first, *options = [p.strip() for p in url.split(",")]
-    host, sep, port_text = first.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or any("=" not in o for o in options):
+    items = [p.strip() for p in url.split(",")]
+    # Leading host:port items, then key=value options; a Redis Cluster lists several nodes (any
+    # one is enough to discover the rest, more survive a node being down at start).
+    nodes = [p for p in items if "=" not in p]
+    if not nodes or items[: len(nodes)] != nodes:
         raise ValueError(f"redis_url {url!r}: expected {forms}")
+    for node in nodes:
+        host, sep, port_text = node.rpartition(":")
+        if not sep or not host or not port_text.isdigit():
+            raise ValueError(f"redis_url {url!r}: expected {forms}")
     return url
 
 
@@ -153,6 +161,9 @@ class Settings(BaseSettings):
     # Feast's form "host:port[,key=value...]"; redis://[:password@]host[:port][/db] and rediss://
     # (what most people write) are converted to it, anything else refused (`feast_redis_address`).
     redis_url: str = "localhost:6379"
+    # "redis_cluster": a Redis Cluster (the keys spread over shards by hash slot; redis_url lists
+    # one or more of its nodes), for the online store beyond one Redis's memory (k8s/NOTES.md).
+    redis_type: Literal["redis", "redis_cluster"] = "redis"
     feature_service: str = "flight_delay_v1"
     # Serving reads the views from features/contract.py and, before its first read, checks that the
     # pipeline applied the repo: the registry file (<home>/feast/registry.db) names the feature

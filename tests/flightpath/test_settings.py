@@ -46,6 +46,8 @@ def test_stack_profile_uses_redis(tmp_path: Path) -> None:
         ("redis://:p%40ss@10.0.0.5:6379/2", "10.0.0.5:6379,password=p@ss,db=2"),
         ("redis://user:pw@cache:6379/0", "cache:6379,password=pw,db=0"),
         ("rediss://cache.example:6380", "cache.example:6380,ssl=true"),
+        # A Redis Cluster's nodes (redis_type="redis_cluster").
+        ("shard-0:6379,shard-1:6379,password=pw", "shard-0:6379,shard-1:6379,password=pw"),
     ],
 )
 def test_redis_urls_people_write_become_feasts_form(tmp_path, given, feast_form):
@@ -53,7 +55,16 @@ def test_redis_urls_people_write_become_feasts_form(tmp_path, given, feast_form)
 
 
 @pytest.mark.parametrize(
-    "bad", ["http://cache:6379", "redis://cache:port", "redis://cache:6379/zero", "cache", "cache:6379,db", ":6379"]
+    "bad",
+    [
+        "http://cache:6379",
+        "redis://cache:port",
+        "redis://cache:6379/zero",
+        "cache",
+        "cache:6379,db",
+        ":6379",
+        "a:1,password=x,b:2",  # a node after an option
+    ],
 )
 def test_other_redis_addresses_are_refused_at_start_naming_the_forms(tmp_path, bad):
     with pytest.raises(ValueError, match="redis://"):
