@@ -23,7 +23,8 @@ RUN groupadd --system --gid 10001 mlflow \
 WORKDIR /opt/mlflow
 COPY constraints.txt ./
 # [auth]: the basic-auth app (Flask-WTF) the compose stack starts with --app-name basic-auth.
-RUN pip install --no-cache-dir -c constraints.txt "mlflow[auth]==3.17.2" "psycopg[binary]"
+# boto3: artifacts in S3 (k8s/overlays/cloud); unused while they sit on a volume.
+RUN pip install --no-cache-dir -c constraints.txt "mlflow[auth]==3.17.2" "psycopg[binary]" "boto3==1.44.18"
 
 RUN mkdir -p /mlflow/artifacts /mlflow/auth && chown -R 10001:10001 /mlflow
 ENV HOME=/tmp

@@ -370,3 +370,32 @@ def test_mlflow_asks_for_a_login_and_serving_reads_with_its_own(rendered_overlay
         assert senv["MLFLOW_TRACKING_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "MLFLOW_SERVING_PASSWORD"
         key_dir = senv["FLIGHTPATH_MODEL_VERIFY_KEY"]["value"].rsplit("/", 1)[0]
         assert key_dir in {m["mountPath"] for m in serving["volumeMounts"]}, name
+
+
+def test_cloud_mlflow_keeps_nothing_on_its_disk(rendered_overlays, repo_root: Path) -> None:
+    """The cloud overlay's MLflow: tracking and logins on PostgreSQL, artifacts in S3, so N replicas
+    with rolling updates; no volume of its own, and the password in no argument."""
+    _, docs = rendered_overlays["cloud"]
+    deployment = by_kind(docs, "Deployment")["mlflow"]
+    spec = deployment["spec"]
+    assert spec["replicas"] >= 2 and spec["strategy"]["type"] == "RollingUpdate"
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    args = container["args"]
+    assert "--backend-store-uri" not in args, "the URI holds a password: it comes from a Secret"
+    assert args[args.index("--artifacts-destination") + 1].startswith("s3://")
+    assert not [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert "mlflow-data" not in by_kind(docs, "PersistentVolumeClaim")
+    secrets = by_kind(docs, "Secret")
+    env = {e["name"]: e for e in container["env"]}
+    uri_secret = secrets[env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"]["name"]]
+    import base64
+
+    uri = base64.b64decode(uri_secret["data"]["MLFLOW_BACKEND_STORE_URI"]).decode()
+    assert uri.startswith("postgresql+psycopg://")
+    (auth_volume,) = [v for v in pod["volumes"] if v["name"] == "auth-config"]
+    ini = base64.b64decode(secrets[auth_volume["secret"]["secretName"]]["data"]["basic_auth.ini"]).decode()
+    assert "database_uri = postgresql+psycopg://" in ini, "logins shared by every replica"
+    assert pod["serviceAccountName"] in by_kind(docs, "ServiceAccount")
+    # The image can write to S3 at all.
+    assert '"boto3==' in (repo_root / "infra/docker/mlflow.Dockerfile").read_text()
