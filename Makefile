@@ -19,7 +19,7 @@ TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 export COMPOSE_PROJECT_NAME ?= flightpath
 
-.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui monitor-day replay evidently-ui monitoring-exporter airflow airflow-backfill up down ps logs trigger smoke stack-test k8s-twin kind-up kind-down minikube-up minikube-down k8s-load release-status release-compare release-promote release-abort
+.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui monitor-day replay evidently-ui monitoring-exporter airflow airflow-backfill up down ps logs trigger smoke stack-test k8s-twin kind-up kind-down minikube-up minikube-down k8s-load airflow-chart airflow-chart-install release-status release-compare release-promote release-abort
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -164,6 +164,12 @@ minikube-up: $(STAMP) ## the same on minikube (profile flightpath), port-forward
 
 minikube-down: ## delete the minikube profile (and everything in it)
 	infra/k8s-cluster.sh down minikube
+
+airflow-chart: $(STAMP) ## render Airflow's official Helm chart with our DAGs (k8s/helm/airflow-values.yaml) and validate it; needs helm
+	infra/airflow-chart.sh template
+
+airflow-chart-install: $(STAMP) ## install that chart into the kind cluster (after make kind-up); needs helm and kubectl
+	infra/airflow-chart.sh install
 
 k8s-load: $(STAMP) ## load the kind cluster's service and watch the HPA add pods (SECONDS=300 CONCURRENCY=32 CONTEXT=kind-flightpath)
 	$(VENV)/bin/flightpath k8s load --url http://127.0.0.1:8000 --seconds $(or $(SECONDS),300) \
