@@ -5,7 +5,8 @@
     store = feature_store(settings)      # duckdb offline, SQLite or Redis online
 
 Offline store: duckdb (the dask `file` store exploded and silently dropped rows on our joins,
-see docs/design.md, stack facts). Online store: SQLite under settings.feast_dir, or Redis when
+see docs/design.md, stack facts), or PostgreSQL as a warehouse (settings.offline_store).
+Online store: SQLite under settings.feast_dir, or Redis when
 settings.online_store == "redis" (a Redis Cluster with settings.redis_type). Registry: one file
 under settings.feast_dir.
 
@@ -59,9 +60,34 @@ def store_config(settings: Settings, project: str = PROJECT, fail_fast: bool = F
         "project": project,
         "provider": "local",
         "registry": {"path": str(settings.feast_dir.resolve() / "registry.db")},
-        "offline_store": {"type": "duckdb"},
+        "offline_store": offline_config(settings),
         "online_store": online,
         "entity_key_serialization_version": 3,
+    }
+
+
+def offline_config(settings: Settings) -> dict[str, Any]:
+    """The offline store's part of the config: duckdb, or Feast's PostgreSQL store from
+    settings.offline_store_url (postgresql://user[:password]@host[:port]/database[?schema=..&sslmode=..])."""
+    if settings.offline_store == "duckdb":
+        return {"type": "duckdb"}
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    url = urlsplit(settings.offline_store_url)
+    if url.scheme not in ("postgresql", "postgres") or not url.hostname or not url.path.strip("/"):
+        raise ValueError(
+            f"offline_store_url {settings.offline_store_url!r}: expected postgresql://user[:password]@host[:port]/db"
+        )
+    return {
+        "type": "postgres",
+        "host": url.hostname,
+        "port": url.port or 5432,
+        "database": url.path.strip("/"),
+        "db_schema": parse_qs(url.query).get("schema", ["public"])[0],
+        "user": unquote(url.username or "postgres"),
+        "password": unquote(url.password or ""),
+        # libpq's default; Feast's own is "require", which a local server without TLS refuses.
+        "sslmode": parse_qs(url.query).get("sslmode", ["prefer"])[0],
     }
 
 

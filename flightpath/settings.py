@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     # "redis_cluster": a Redis Cluster (the keys spread over shards by hash slot; redis_url lists
     # one or more of its nodes), for the online store beyond one Redis's memory (k8s/NOTES.md).
     redis_type: Literal["redis", "redis_cluster"] = "redis"
+    # Where point-in-time training joins run. "duckdb": over the lake's parquet files, in process
+    # (one machine). "postgres": in a SQL warehouse (offline_store_url), the feature tables loaded
+    # there by features/warehouse.py; the path beyond one machine's memory (features/NOTES.md).
+    offline_store: Literal["duckdb", "postgres"] = "duckdb"
+    offline_store_url: str = "postgresql://postgres@127.0.0.1:5432/flightpath_offline"
     feature_service: str = "flight_delay_v1"
     # Serving reads the views from features/contract.py and, before its first read, checks that the
     # pipeline applied the repo: the registry file (<home>/feast/registry.db) names the feature

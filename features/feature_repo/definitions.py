@@ -82,12 +82,18 @@ def feature_objects(settings: Settings) -> list[Any]:
     for view, names in contract.FEATURE_VIEWS.items():
         (key,) = contract.VIEW_JOIN_KEYS[view]
         # A source says where rows live and which column says when each row became known.
-        source = FileSource(
-            name=f"{view}_source",
-            path=source_glob(settings.lake_dir, view),
-            file_format=ParquetFormat(),
-            timestamp_field=EVENT_TIMESTAMP,
-        )
+        if settings.offline_store == "postgres":
+            # The same rows, loaded into a warehouse table of the view's name (features/warehouse.py).
+            from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import PostgreSQLSource
+
+            source: Any = PostgreSQLSource(name=f"{view}_source", table=view, timestamp_field=EVENT_TIMESTAMP)
+        else:
+            source = FileSource(
+                name=f"{view}_source",
+                path=source_glob(settings.lake_dir, view),
+                file_format=ParquetFormat(),
+                timestamp_field=EVENT_TIMESTAMP,
+            )
         # A feature view: features of one entity from one source, with a validity window (ttl).
         views.append(
             FeatureView(
