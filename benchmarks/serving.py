@@ -229,12 +229,18 @@ def _environ(settings: Any, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def server(
-    name: str, argv: list[str], env: dict[str, str], ready: Callable[[str], bool], port: int, log_dir: Path
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    ready: Callable[[str], bool],
+    port: int,
+    log_dir: Path,
+    cpu: int = SERVER_CPU,
 ) -> Iterator[Server]:
-    """Start `argv` pinned to SERVER_CPU in its own process group; yield once `ready(base)`."""
+    """Start `argv` pinned to `cpu` in its own process group; yield once `ready(base)`."""
     log = (log_dir / f"{name}.log").open("wb")
     proc = subprocess.Popen(
-        ["taskset", "-c", str(SERVER_CPU), *argv],
+        ["taskset", "-c", str(cpu), *argv],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -425,6 +431,8 @@ def run() -> dict[str, Any]:
             ]
             results["predict_sample"] = httpx.post(srv.base + "/v1/predict", json=flights[0], timeout=5).json()
 
+        results.update(shadowed(py, settings, flights, work))
+
         port = free_port()
         mlflow_argv = [
             str(Path(py).with_name("mlflow")),
@@ -447,6 +455,49 @@ def run() -> dict[str, Any]:
             results["mlflow"] = [asdict(lv) for lv in measure(srv, "/invocations", bodies, work)]
         results["parity"] = same_answers(probabilities)
         return results
+
+
+def shadowed(py: str, settings: Any, flights: list[dict[str, Any]], work: Path) -> dict[str, Any]:
+    """What a shadow costs the live server: `/v1/predict` again, now with FLIGHTPATH_SHADOW_URL set,
+    so every answered request is also POSTed to a shadow server (serving/shadow_mirror.py).
+
+    The shadow (role shadow, its own spool) runs on the client's CPU: in a cluster it is another
+    pod, and here it must not take the live server's CPU. It shares that CPU with wrk, so the live
+    server's latency and req/s below are not comparable with the row above; its CPU per request is.
+    """
+    shadow_port = free_port()
+    shadow_env = _environ(
+        settings,
+        FLIGHTPATH_SERVE_PORT=str(shadow_port),
+        FLIGHTPATH_SERVE_WORKERS="1",
+        FLIGHTPATH_SERVING_ROLE="shadow",
+        FLIGHTPATH_PREDICTION_SPOOL_DIR=str(work / "shadow-spool"),
+    )
+    with server(
+        "flightpath-shadow", [py, "-m", "cli", "serve"], shadow_env, _get_ok("/readyz"), shadow_port, work, CLIENT_CPU
+    ) as shadow:
+        port = free_port()
+        env = _environ(
+            settings,
+            FLIGHTPATH_SERVE_PORT=str(port),
+            FLIGHTPATH_SERVE_WORKERS="1",
+            FLIGHTPATH_SHADOW_URL=shadow.base,
+        )
+        with server("flightpath-shadowed", [py, "-m", "cli", "serve"], env, _get_ok("/readyz"), port, work) as srv:
+            levels = measure(srv, "/v1/predict", flights, work, levels=(1, 32))
+            outcomes = shadow_outcomes(httpx.get(srv.base + "/metrics", timeout=5).text)
+    return {"flightpath_predict_shadowed": [asdict(lv) for lv in levels], "shadow_outcomes": outcomes}
+
+
+def shadow_outcomes(metrics_text: str) -> dict[str, float]:
+    """flightpath_shadow_requests_total by outcome, from a /metrics page."""
+    out: dict[str, float] = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("flightpath_shadow_requests_total{"):
+            labels, value = line.rsplit(" ", 1)
+            outcome = labels.split('outcome="', 1)[1].split('"', 1)[0]
+            out[outcome] = out.get(outcome, 0.0) + float(value)
+    return out
 
 
 def _download_champion(settings: Any, version: str, target: Path) -> None:

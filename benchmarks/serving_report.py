@@ -178,6 +178,7 @@ def render(r: dict[str, Any]) -> list[str]:
             f"{lv['cpu_ms_per_request']:.3f} | {lv['errors']} |"
             for lv in predict
         ],
+        *shadow_lines(r),
         "",
         "Targets (serving issue, this 2-core machine):",
         "",
@@ -206,6 +207,33 @@ def render(r: dict[str, Any]) -> list[str]:
             f"{_max(lv)} | {lv['cpu_ms_per_request']:.3f} | {lv['errors']} |"
             for lv in r[key]
         ]
+    return lines
+
+
+def shadow_lines(r: dict[str, Any]) -> list[str]:
+    """The shadow's cost on the live server (benchmarks.serving.shadowed); none in runs before it."""
+    if "flightpath_predict_shadowed" not in r:
+        return []
+    plain = {lv["concurrency"]: lv for lv in r["flightpath_predict"]}
+    outcomes = r["shadow_outcomes"]
+    copies = sum(outcomes.values())
+    lines = [
+        "",
+        "With a shadow (`FLIGHTPATH_SHADOW_URL` set: every answered request is also POSTed to a second "
+        "flightpath server in role shadow, serving/shadow_mirror.py; the shadow runs on the client's CPU, so "
+        "the live server's own CPU per request is the comparable number, not its latency):",
+        "",
+        "| concurrency | CPU ms/req without | CPU ms/req with a shadow | ratio | p50 ms with | errors |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for lv in r["flightpath_predict_shadowed"]:
+        base = plain[lv["concurrency"]]
+        lines.append(
+            f"| {lv['concurrency']} | {base['cpu_ms_per_request']:.3f} | {lv['cpu_ms_per_request']:.3f} | "
+            f"{lv['cpu_ms_per_request'] / base['cpu_ms_per_request']:.2f}x | {lv['p50_ms']:.2f} | {lv['errors']} |"
+        )
+    shares = ", ".join(f"{k} {v / copies:.1%}" for k, v in sorted(outcomes.items())) if copies else "none"
+    lines += ["", f"Copies during the run ({copies:,.0f}): {shares}."]
     return lines
 
 

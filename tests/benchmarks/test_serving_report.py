@@ -99,3 +99,26 @@ def test_the_floor_feeds_the_model_what_serving_feeds_it() -> None:
         assert floor[name].dtype == served[name].dtype and floor[name].shape == served[name].shape == (1,)
         np.testing.assert_array_equal(floor[name], served[name])
         assert floor[name].flags["C_CONTIGUOUS"]
+
+
+def test_the_shadows_cost_is_the_live_servers_cpu_per_request_with_and_without() -> None:
+    r = results()
+    assert "With a shadow" not in "\n".join(render(r))  # runs before the shadow row render as before
+    r["flightpath_predict_shadowed"] = [lv(1, 900, 1.0, 2.5, 1.0), lv(32, 1000, 30.0, 50.0, 1.155)]
+    r["shadow_outcomes"] = {"sent": 9000.0, "dropped": 1000.0}
+    page = "\n".join(render(r))
+    assert "| 1 | 0.800 | 1.000 | 1.25x | 1.00 | 0 |" in page
+    assert "| 32 | 0.770 | 1.155 | 1.50x | 30.00 | 0 |" in page
+    assert "Copies during the run (10,000): dropped 10.0%, sent 90.0%." in page
+
+
+def test_shadow_outcomes_are_read_from_the_metrics_page() -> None:
+    from benchmarks.serving import shadow_outcomes
+
+    page = (
+        "# HELP flightpath_shadow_requests_total ...\n"
+        'flightpath_shadow_requests_total{outcome="sent"} 120.0\n'
+        'flightpath_shadow_requests_total{outcome="failed"} 3.0\n'
+        'flightpath_shadow_requests_created{outcome="sent"} 1.7e9\n'
+    )
+    assert shadow_outcomes(page) == {"sent": 120.0, "failed": 3.0}
