@@ -111,7 +111,7 @@ release-abort: $(STAMP) ## end a staged release the other way: drop the challeng
 	$(VENV)/bin/flightpath release abort
 
 airflow: $(STAMP) ## Airflow standalone (scheduler + UI on 127.0.0.1:8080, user admin) over the project DAGs
-	$(AIRFLOW_ENV) && exec airflow standalone
+	$(AIRFLOW_ENV) && exec $(PY) -m pipelines.standalone
 
 airflow-backfill: $(STAMP) ## backfill START..END through the running `make airflow` scheduler (daily DAG)
 	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make airflow-backfill START=2013-01-01 END=2013-01-31"; exit 2; }
