@@ -12,7 +12,8 @@ which reads "predict" and "batch" rows, never mixes them in.
 It must never cost the live answer: the copy leaves after the answer did, on the event loop, with a
 short timeout; at most `max_in_flight` copies travel at once and the rest are dropped (counted:
 flightpath_shadow_requests_total{outcome="dropped"}). A slow or absent shadow loses shadow rows,
-not live ones. httpx is imported only here, i.e. only by a process that mirrors.
+not live ones. The copies go through serving/shadow_client.py (keep-alive HTTP/1.1 on asyncio
+streams): httpx cost as much CPU per copy as the prediction itself.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class ShadowMirror:
         self.max_in_flight = max_in_flight
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()  # a reference each, or the loop may drop them
-        self._client: Any = None  # httpx.AsyncClient, made in the serving loop on first use
+        self._client: Any = None  # a ShadowClient, made in the serving loop on first use
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in MIRRORED:
@@ -74,18 +75,18 @@ class ShadowMirror:
         task.add_done_callback(self._tasks.discard)
 
     async def _send(self, path: str, body: bytes, request_id: str | None) -> None:
-        import httpx
+        from serving.shadow_client import ShadowClient, ShadowReplyError
 
         outcome = "failed"
         try:
             if self._client is None:
-                self._client = httpx.AsyncClient(base_url=self.url, timeout=TIMEOUT_S)
+                self._client = ShadowClient(self.url, timeout_s=TIMEOUT_S, max_idle=self.max_in_flight)
             headers = {"content-type": "application/json"}
             if request_id:
                 headers["x-request-id"] = request_id
-            reply = await self._client.post(path, content=body, headers=headers)
-            outcome = "answered" if reply.status_code < 400 else "failed"
-        except httpx.HTTPError:
+            status = await self._client.post(path, body, headers)
+            outcome = "answered" if status < 400 else "failed"
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ShadowReplyError, ValueError):
             pass
         finally:
             self._in_flight -= 1
