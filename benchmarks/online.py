@@ -182,6 +182,18 @@ def _read_paths(settings: Settings, project: str) -> tuple[dict[str, Any], Any, 
     return paths, feast_reader, fast
 
 
+def _redis_footprint(url: str, project: str, cells: int) -> dict[str, float]:
+    """Memory Redis itself reports for the project's keys (one hash per entity key, suffixed with
+    the project's name): what sizing a Redis online store for many more entities starts from."""
+    from features.fast_online import _redis_client
+
+    client = _redis_client(url)
+    suffix = project.encode()
+    keys = [k for k in client.scan_iter(count=1000) if k.endswith(suffix)]
+    total = sum(int(client.memory_usage(k, samples=0) or 0) for k in keys)
+    return {"keys": len(keys), "bytes": total, "bytes_per_key": total / len(keys), "bytes_per_cell": total / cells}
+
+
 def run() -> dict[str, Any]:
     from features.materialize import materialize
     from features.store import apply_repo, feature_store
@@ -241,6 +253,7 @@ def run() -> dict[str, Any]:
                     "online_cells": n_cells,
                     "offline_rows_per_s": offline_rows / rmat_s,
                     "cells_per_s": n_cells / rmat_s,
+                    **_redis_footprint(rsettings.redis_url, project, n_cells),
                 }
                 rpaths, rfeast, rfast = _read_paths(rsettings, project)
                 assert rfast.read(entities) == rfeast.read(entities), "fast Redis reader disagrees with Feast"

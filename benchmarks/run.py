@@ -143,6 +143,14 @@ def render_online(onl: dict[str, Any]) -> list[str]:
             f"| Redis | {r['seconds']:.2f} | {_n(r['offline_rows'])} | {_n(r['offline_rows_per_s'])} | "
             f"{_n(r['online_cells'])} | {_n(r['cells_per_s'])} | - | - |"
         )
+        if "bytes_per_key" in r:
+            lines += [
+                "",
+                f"Redis memory for the month (`MEMORY USAGE` summed over the project's {_n(r['keys'])} keys, one "
+                f"hash per entity key): {r['bytes'] / 1e6:.2f} MB, {_n(r['bytes_per_key'])} bytes per key, "
+                f"{_n(r['bytes_per_cell'])} bytes per (entity, feature) cell. Sizing starts here: keys x bytes "
+                "per key, plus Redis's own overhead and a replica.",
+            ]
     lines += [
         "",
         "## Online read: one flight's full feature vector",
