@@ -21,14 +21,13 @@ import re
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from serving.metrics_env import MULTIPROC_ENV, SERVING_MULTIPROC_ENV
+
 # Latency buckets in seconds: the budget is a few ms in-process, so resolve 0.25 ms .. 1 s.
 LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # 0.05 .. 1.0
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # the name prometheus_client reads
-# Ours, set by serving.server next to MULTIPROC_ENV. Not MULTIPROC_ENV alone: importing
-# `feast.metrics` (Feast 0.67) points PROMETHEUS_MULTIPROC_DIR at a temp dir of Feast's own in any
-# process that did not set it, so its presence says nothing about our workers.
-SERVING_MULTIPROC_ENV = "FLIGHTPATH_METRICS_MULTIPROC_DIR"
+# Ours is SERVING_MULTIPROC_ENV, set by serving.server next to MULTIPROC_ENV. Not MULTIPROC_ENV
+# alone: importing `feast.metrics` points it at a temp dir of Feast's own (serving/metrics_env.py).
 # prometheus_client names a live* gauge file gauge_<mode>_<pid>.db
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]+_(\d+)\.db$")
 
