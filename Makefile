@@ -19,7 +19,7 @@ TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 export COMPOSE_PROJECT_NAME ?= flightpath
 
-.PHONY: help install demo test test-fast lint clean serve bench backfill promote rollback mlflow-ui monitor-day replay evidently-ui monitoring-exporter airflow airflow-backfill up down ps logs trigger smoke stack-test k8s-twin kind-up kind-down minikube-up minikube-down k8s-load airflow-chart airflow-chart-install release-status release-compare release-promote release-abort
+.PHONY: help install demo tour figures test test-fast lint clean serve bench backfill promote rollback mlflow-ui monitor-day replay evidently-ui monitoring-exporter airflow airflow-backfill up down ps logs trigger smoke stack-test k8s-twin kind-up kind-down minikube-up minikube-down k8s-load airflow-chart airflow-chart-install release-status release-compare release-promote release-abort
 
 help: ## list every target with one line each
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,12 @@ install: $(STAMP) ## create .venv and install the pinned dependencies (done auto
 
 demo: $(STAMP) ## run the whole loop on the embedded default, then serve and predict (START=/END= optional; V=1: all logs)
 	$(VENV)/bin/flightpath $(if $(V),-v) demo $(WINDOW)
+
+tour: $(STAMP) ## walk the stages in order on the demo's home: each artifact, its note, where to look (runs the demo first if needed)
+	$(VENV)/bin/flightpath tour
+
+figures: $(STAMP) ## the numbers the docs cite, from docs/benchmarks.json and docs/demo_summary.json (check: stale citations)
+	$(PY) -m benchmarks.figures show
 
 test: $(STAMP) $(CHECKOV_STAMP) ## run the test suite (CI=true turns missing PostgreSQL/Redis from a skip into a failure)
 	CHECKOV_BIN=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov $(PY) -m pytest -q

@@ -230,6 +230,9 @@ def monitoring_exporter() -> None:
 @app.command()
 def serve() -> None:
     """Start the inference service (host, port and workers from settings)."""
+    from serving.metrics_env import drop_foreign_multiproc_dir
+
+    drop_foreign_multiproc_dir()  # before serving.server imports prometheus_client
     from serving.server import run
 
     run(get_settings())
@@ -266,6 +269,39 @@ def demo(start: StartOpt = None, end: EndOpt = None) -> None:
     typer.echo(_demo.report(s, summary, served, t_pipeline, time.perf_counter() - t0))
     if served is None:
         raise typer.Exit(code=2)
+
+
+@app.command()
+def tour(
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="start the service for one live prediction")] = True,
+) -> None:
+    """Walk the stages in order on this home's demo: each stage's artifact, its note, where to look.
+
+    Runs the demo first when this home has none (a few minutes on the default window).
+    """
+    from pipelines import steps
+    from pipelines import tour as _tour
+
+    s = get_settings()
+    if not steps.summary_path(s).exists():
+        typer.echo("This home has no demo run yet: running `flightpath demo` first.")
+        demo(None, None)
+    from pipelines import progress
+
+    log_file = s.reports_dir / "tour.log"
+    stops = _tour.stops(s, serve=serve)
+    typer.echo(
+        f"flightpath tour: {len(stops)} stops, in the order the data flows (home {s.home}; "
+        + ("logs stay on the terminal)\n" if _verbose else f"Feast's, MLflow's and the service's logs: {log_file})\n")
+    )
+    for number, build in enumerate(stops, start=1):
+        with contextlib.nullcontext() if _verbose else progress.quiet(log_file):
+            stop = build()
+        typer.echo(stop.render(number))
+    typer.echo(
+        "The loop closes: flightpath_daily (Airflow) ingests the next day, monitors it, and retrains when\n"
+        "the monitor says so; the new version meets the same gate. docs/system-design.md scales this up."
+    )
 
 
 def main() -> None:
