@@ -386,7 +386,9 @@ def run() -> dict[str, Any]:
         model_file = work / "model.onnx"
         _download_champion(settings, model["version"], model_file)
         probabilities: dict[str, list[float]] = {}
+        model_alone = onnx_alone(model_file, rows)
         results: dict[str, Any] = {
+            "model_alone": model_alone,
             "window": [d.isoformat() for d in WINDOW],
             "prepare_s": prep["seconds"],
             "model": model,
@@ -455,6 +457,23 @@ def run() -> dict[str, Any]:
             results["mlflow"] = [asdict(lv) for lv in measure(srv, "/invocations", bodies, work)]
         results["parity"] = same_answers(probabilities)
         return results
+
+
+def onnx_alone(model_file: Path, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """The model by itself: p50 ms of one ONNX Runtime `run` at batch 1 and 256 (the gate's own
+    timing, training/evidence.py), in this process pinned to the servers' CPU. What is left of a
+    request's time is the server around the model."""
+
+    from training.evidence import measure_latency
+
+    data = model_file.read_bytes()
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {SERVER_CPU})
+    try:
+        p50 = measure_latency(data, data, pd.DataFrame(rows), rounds=500)["champion"]
+    finally:
+        os.sched_setaffinity(0, before)
+    return {f"batch_{b}_p50_ms": ms for b, ms in p50.items()} | {"batch_256_per_row_us": p50[256] * 1000 / 256}
 
 
 def shadowed(py: str, settings: Any, flights: list[dict[str, Any]], work: Path) -> dict[str, Any]:

@@ -143,6 +143,15 @@ def render(r: dict[str, Any]) -> list[str]:
         )
     fp = rows["flightpath_score"]
     side = fp["side_rss_mb"]
+    if "model_alone" in r:
+        m = r["model_alone"]
+        lines += [
+            "",
+            f"The model alone (one ONNX Runtime `run`, timed as the promotion gate times it, in the bench's own "
+            f"process pinned to CPU {r['server_cpu']}): p50 {m['batch_1_p50_ms'] * 1000:.0f} us at batch 1, "
+            f"{m['batch_256_p50_ms']:.2f} ms at batch 256 ({m['batch_256_per_row_us']:.1f} us a row). Everything "
+            "else in a request's CPU time is the server around the model.",
+        ]
     lines += [
         "",
         f"Memory: the worker holds {fp['rss_mb']:.0f} MB, {fp['rss_mb'] / floor['rss_mb']:.2f}x the floor's "
