@@ -1,15 +1,17 @@
-"""Named figures: the numbers the docs quote, computed from the two records of what was measured.
+"""Named figures: the numbers the docs quote, computed from the records of what was measured.
 
     python -m benchmarks.figures show               # every figure and its value
     python -m benchmarks.figures check              # citations whose text no longer matches (exit 1)
     python -m benchmarks.figures update             # rewrite each cited value from the records
     python -m benchmarks.figures record-demo HOME   # docs/demo_summary.json from HOME's last demo
+    python -m benchmarks.figures record-replay HOME # docs/replay_summary.json from HOME's last replay
 
-The records: docs/benchmarks.json (`make bench`) and docs/demo_summary.json (the demo's summary on
-the default window, machine paths removed). A document cites a figure by writing its value and,
-right after it, `<!-- fig:NAME -->`; tests/benchmarks/test_figures.py fails when a cited value
-differs from what the records say, so a re-run that moves a number cannot leave the prose behind
-(`update` rewrites the cited values, nothing else).
+The records: docs/benchmarks.json (`make bench`), docs/demo_summary.json (the demo's summary on
+the default window, machine paths removed) and docs/replay_summary.json (`make replay`). A
+document cites a figure by writing its value and, right after it, `<!-- fig:NAME -->`;
+tests/benchmarks/test_figures.py fails when a cited value differs from what the records say, so a
+re-run that moves a number cannot leave the prose behind (`update` rewrites the cited values,
+nothing else).
 
 Capacity figures (docs/system-design.md) combine a measured number with a stated assumption
 (ASSUMPTIONS below); changing either changes the figure, and the test keeps the doc in step.
@@ -28,6 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "docs" / "benchmarks.json"
 DEMO = ROOT / "docs" / "demo_summary.json"
+REPLAY = ROOT / "docs" / "replay_summary.json"
 CITED_IN = ("README.md", "*/NOTES.md", "docs/*.md")
 CITATION = re.compile(
     r"(?P<value>[-+<]?[\d][\d,.]*(?:\.\.[-+]?[\d.,]+)?(?: ?(?:ms|us|s|MB|GB|TB|x|%|\$|req/s|rows/s))?)"
@@ -52,10 +55,11 @@ ASSUMPTIONS = {
 class Records:
     bench: dict[str, Any]
     demo: dict[str, Any]
+    replay: dict[str, Any]
 
     @classmethod
     def load(cls) -> Records:
-        return cls(json.loads(BENCHMARKS.read_text()), json.loads(DEMO.read_text()))
+        return cls(*(json.loads(p.read_text()) for p in (BENCHMARKS, DEMO, REPLAY)))
 
     def serving(self, server: str, concurrency: int | None = None) -> dict[str, Any]:
         """One level of a server's sweep (the first level if concurrency is None, the last if -1)."""
@@ -162,6 +166,25 @@ def _p(r: Records, name: str) -> str:
     return f"<{floor:.3f}" if c["p_value"] <= floor + 1e-12 else f"{c['p_value']:.3f}"
 
 
+def _mean(xs: Any) -> float:
+    values = [float(x) for x in xs if x is not None]
+    return sum(values) / len(values)
+
+
+def _judged_weeks(r: Records) -> list[dict[str, Any]]:
+    """Weeks where both arms have a ROC-AUC (a week with one class has none)."""
+    return [w for w in r.replay["weeks"] if w.get("static") and w.get("retrained")]
+
+
+def _weekly_diffs(r: Records) -> list[float]:
+    """Per judged week: the retrained arm's ROC-AUC minus the never-retrained arm's."""
+    return [w["retrained"]["value"] - w["static"]["value"] for w in _judged_weeks(r)]
+
+
+def _weekly_mean(r: Records, arm: str) -> float:
+    return _mean(w[arm]["value"] for w in _judged_weeks(r))
+
+
 FIGURES: dict[str, Callable[[Records], str]] = {
     # --- the demo on the default window (docs/demo_summary.json) --------------------------------
     "demo.flights": lambda r: _n(_demo_step(r, "ingest")["flights"]["rows_in"]),
@@ -187,6 +210,22 @@ FIGURES: dict[str, Callable[[Records], str]] = {
     "demo.inputs": lambda r: str(_demo_step(r, "monitor")["n_columns"]),
     "demo.drift_share": lambda r: f"{_demo_step(r, 'monitor')['drift_share']:.2f}",
     "demo.drifted": lambda r: str(_demo_step(r, "monitor")["drifted_count"]),
+    # --- the replay: Jan-Mar trains, Apr-Dec day by day (docs/replay_summary.json) ---------------
+    "replay.minutes": lambda r: f"{r.replay['seconds'] / 60:.1f}",
+    "replay.days": lambda r: str(len(r.replay["days"])),
+    "replay.retrains": lambda r: str(len(r.replay["retrains"])),
+    "replay.weeks": lambda r: str(len(r.replay["weeks"])),
+    "replay.static_mean_auc": lambda r: f"{_weekly_mean(r, 'static'):.3f}",
+    "replay.retrained_mean_auc": lambda r: f"{_weekly_mean(r, 'retrained'):.3f}",
+    "replay.weeks_retrained_ahead": lambda r: str(
+        sum(w["retrained"]["value"] > w["static"]["value"] for w in _judged_weeks(r))
+    ),
+    "replay.v1_auc": lambda r: f"{r.replay['first_champion']['test_auc']:.3f}",
+    "replay.v2_auc": lambda r: f"{r.replay['retrains'][0]['test_auc']:.3f}",
+    "replay.weekly_diff_range": lambda r: f"{min(_weekly_diffs(r)):+.3f}..{max(_weekly_diffs(r)):+.3f}",
+    "replay.drift_days": lambda r: str(sum(bool(d["drift_detected"]) for d in r.replay["days"])),
+    "replay.drift_alert_days": lambda r: str(sum(bool(d["drift_alert"]) for d in r.replay["days"])),
+    "replay.drift_share_mean": lambda r: f"{_mean(d['drift_share'] for d in r.replay['days']):.2f}",
     # --- serving (make bench, "Serving") ----------------------------------------------------------
     "serving.floor.p50_c1": lambda r: _ms(r.serving("floor", 1)["p50_ms"]),
     "serving.score.p50_c1": lambda r: _ms(r.serving("flightpath_score", 1)["p50_ms"]),
@@ -339,6 +378,15 @@ def record_demo(home: Path) -> Path:
     return DEMO
 
 
+def record_replay(home: Path) -> Path:
+    """docs/replay_summary.json from a home's last replay (each day's reasons left out: they are in
+    the replay's own report, and the record stays small)."""
+    result = json.loads((home / "reports" / "replay" / "replay.json").read_text())
+    result["days"] = [{k: v for k, v in d.items() if k != "reasons"} for d in result["days"]]
+    REPLAY.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    return REPLAY
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "show"
     if command == "show":
@@ -354,6 +402,9 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "record-demo" and len(argv) == 2:
         print(f"wrote {record_demo(Path(argv[1]))}")
+        return 0
+    if command == "record-replay" and len(argv) == 2:
+        print(f"wrote {record_replay(Path(argv[1]))}")
         return 0
     print(__doc__, file=sys.stderr)
     return 2

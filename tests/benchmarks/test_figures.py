@@ -90,3 +90,27 @@ def test_capacity_assumes_the_hpa_target_the_manifest_sets() -> None:
     (hpa,) = [d for d in docs if d and d.get("kind") == "HorizontalPodAutoscaler"]
     (cpu,) = [m for m in hpa["spec"]["metrics"] if m["resource"]["name"] == "cpu"]
     assert figures.ASSUMPTIONS["cpu_utilisation"] == cpu["resource"]["target"]["averageUtilization"] / 100
+
+
+def test_record_replay_keeps_the_days_without_their_reasons(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "home" / "reports" / "replay"
+    folder.mkdir(parents=True)
+    day = {"day": "2013-04-01", "drift_detected": True, "reasons": ["quality holds"], "retrain": False}
+    (folder / "replay.json").write_text(json.dumps({"days": [day], "weeks": [], "retrains": []}))
+    monkeypatch.setattr(figures, "REPLAY", tmp_path / "out.json")
+    figures.record_replay(tmp_path / "home")
+    recorded = json.loads((tmp_path / "out.json").read_text())
+    assert recorded["days"] == [{"day": "2013-04-01", "drift_detected": True, "retrain": False}]
+
+
+def test_the_replay_tables_in_the_monitoring_notes_are_the_recorded_run() -> None:
+    from pipelines.replay import markdown
+
+    notes = (figures.ROOT / "monitoring" / "NOTES.md").read_text()
+    rendered = markdown(json.loads(figures.REPLAY.read_text()))
+    rows = [line for line in rendered.splitlines() if line.startswith("| 20")]  # weeks and retrains
+    assert len(rows) >= 40
+    missing = [row for row in rows if row not in notes]
+    assert not missing, "monitoring/NOTES.md quotes another replay than docs/replay_summary.json:\n" + "\n".join(
+        missing[:3]
+    )
