@@ -463,7 +463,6 @@ def onnx_alone(model_file: Path, rows: list[dict[str, Any]]) -> dict[str, float]
     """The model by itself: p50 ms of one ONNX Runtime `run` at batch 1 and 256 (the gate's own
     timing, training/evidence.py), in this process pinned to the servers' CPU. What is left of a
     request's time is the server around the model."""
-
     from training.evidence import measure_latency
 
     data = model_file.read_bytes()

@@ -279,15 +279,13 @@ def tour(
 
     Runs the demo first when this home has none (a few minutes on the default window).
     """
-    from pipelines import steps
+    from pipelines import progress, steps
     from pipelines import tour as _tour
 
     s = get_settings()
     if not steps.summary_path(s).exists():
         typer.echo("This home has no demo run yet: running `flightpath demo` first.")
         demo(None, None)
-    from pipelines import progress
-
     log_file = s.reports_dir / "tour.log"
     stops = _tour.stops(s, serve=serve)
     typer.echo(

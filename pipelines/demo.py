@@ -82,7 +82,7 @@ def _get(d: dict[str, Any], *keys: str, default: Any = "?") -> Any:
     return d
 
 
-def _rel(path: Any) -> str:
+def relative(path: Any) -> str:
     """A path relative to the current folder when it is below it (shorter, and copy-pasteable)."""
     try:
         return str(Path(str(path)).resolve().relative_to(Path.cwd()))
@@ -127,8 +127,8 @@ def report(
         "",
         "Look next:",
         "  MLflow UI        make mlflow-ui   (then http://127.0.0.1:5000)",
-        f"  drift report     {_rel(_get(monitor, 'html_path'))}",
-        f"  run summary      {_rel(steps.summary_path(settings))}",
+        f"  drift report     {relative(_get(monitor, 'html_path'))}",
+        f"  run summary      {relative(steps.summary_path(settings))}",
         f"  the service      make serve       (then http://{settings.serve_host}:{settings.serve_port}/docs)",
         "",
     ]

@@ -86,7 +86,7 @@ def lake_stop(settings: Settings, summary: dict[str, Any]) -> Stop:
     """Partition counts per zone, and a quarantined row (a real one, or a real row made invalid)."""
     from pipelines.ingest import validate
 
-    artifact = [f"lake: {_short(settings.lake_dir)}"]
+    artifact = [f"lake: {demo.relative(settings.lake_dir)}"]
     for zone in lake.ZONES:
         for dataset in ("flights", "weather"):
             days = lake.available_days(settings.lake_dir, zone, dataset)
@@ -123,7 +123,7 @@ def lake_stop(settings: Settings, summary: dict[str, Any]) -> Stop:
         [
             "Airflow: make airflow, http://127.0.0.1:8080, DAG flightpath_demo (or flightpath_daily), Grid view,",
             "  task ingest -> Logs (user admin, password printed by make airflow)",
-            f"the partitions: ls {_short(settings.lake_dir)}/curated/flights | head",
+            f"the partitions: ls {demo.relative(settings.lake_dir)}/curated/flights | head",
         ],
     )
 
@@ -164,7 +164,7 @@ def features_stop(settings: Settings, flight: dict[str, Any]) -> Stop:
         artifact,
         [
             "the definitions: features/feature_repo/ (views, entities, the flight_delay_v1 service)",
-            f"the online store: {settings.online_store} ({_short(settings.feast_dir)})",
+            f"the online store: {settings.online_store} ({demo.relative(settings.feast_dir)})",
             "Airflow: task features -> Logs (apply, materialize)",
         ],
     )
@@ -238,19 +238,12 @@ def monitoring_stop(settings: Settings, summary: dict[str, Any]) -> Stop:
         "monitoring/NOTES.md",
         artifact,
         [
-            f"this drift report: {_short(settings.reports_dir)}/drift/ (HTML, open it in a browser)",
+            f"this drift report: {demo.relative(settings.reports_dir)}/drift/ (HTML, open it in a browser)",
             "a day's verdict: make monitor-day DAY=<a day of the window>, then make evidently-ui,",
             "  http://127.0.0.1:8001, project 'flightpath monitoring' (input and prediction drift per day)",
             "make up: Grafana http://127.0.0.1:3000, dashboard 'flightpath monitoring' (drift share, the verdict)",
         ],
     )
-
-
-def _short(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def stops(settings: Settings, serve: bool = True) -> list[Callable[[], Stop]]:

@@ -132,6 +132,10 @@ def _rendered(tmp_path: Path) -> list[dict[str, Any]]:
     chart = os.environ.get("AIRFLOW_CHART")
     helm = shutil.which("helm")
     if not chart or not helm:
+        # A plain skip, not `unavailable` (which fails under CI=true), on purpose: the chart is
+        # Apache's, not ours to commit, and CI machines reach no chart repository. The script's
+        # wiring is tested above with a fake helm; this render runs where a user has the chart
+        # (`make airflow-chart`, or AIRFLOW_CHART=path to a copy).
         pytest.skip("set AIRFLOW_CHART to a copy of Airflow's chart and put helm on PATH to render it")
     out = tmp_path / "airflow.yaml"
     proc = subprocess.run(
